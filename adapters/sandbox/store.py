@@ -1,0 +1,495 @@
+"""The sandbox PSA's state: tickets, notes, time, configurations, members and callbacks.
+
+Vendor-neutral records in memory, seeded from the escalation corpus. Every ticket starts
+"In Progress" so that escalating one is an action. A dialect (connectwise.py) renders these
+records in its vendor's JSON and subscribes to changes to fire that vendor's webhooks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+COMPANY = "baton-sandbox"
+API_MEMBER = "baton-api"
+STATUSES = ("New", "In Progress", "Escalated", "Waiting on Client", "Resolved")
+INITIAL_STATUS = "In Progress"
+ESCALATED_STATUS = "Escalated"
+
+# Names for the corpus technicians; any other identifier gets a name made from itself.
+KNOWN_MEMBERS = {
+    "aokafor": ("Ada", "Okafor"),
+    "bwalsh": ("Brian", "Walsh"),
+    "cdunn": ("Chris", "Dunn"),
+    "jreyes": ("Jordan", "Reyes"),
+    "kpatel": ("Kiran", "Patel"),
+    "lfischer": ("Lena", "Fischer"),
+    "mlopez": ("Maria", "Lopez"),
+    "tnguyen": ("Tam", "Nguyen"),
+    "nburke": ("Nora", "Burke"),
+    "sseniorr": ("Sam", "Senior"),
+    "admin": ("Sandbox", "Admin"),
+    API_MEMBER: ("Baton", "API"),
+}
+
+Listener = Callable[[str, int, str], None]  # (kind "status" | "note", ticket id, actor)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NotInSandbox(LookupError):
+    """No record with that id."""
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    identifier: str
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
+class Board:
+    id: int
+    name: str
+    statuses: tuple[tuple[int, str], ...]  # (id, name), in workflow order
+
+    def status_id(self, name: str) -> int | None:
+        return next((sid for sid, sname in self.statuses if sname.lower() == name.lower()), None)
+
+    def status_name(self, status_id: int) -> str | None:
+        return next((sname for sid, sname in self.statuses if sid == status_id), None)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    summary: str
+    board: str
+    status: str
+    priority: str
+    company: str
+    contact_name: str
+    contact_email: str
+    type: str
+    subtype: str
+    created: str
+    updated: str
+    updated_by: str
+    escalated_by: str = ""  # the corpus's scenario: who escalates, and why
+    escalation_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    ticket_id: int
+    text: str
+    author: str  # a member identifier, or a contact's email address
+    created: str
+    detail: bool = False  # Discussion (client-visible)
+    internal: bool = False  # Internal analysis
+    resolution: bool = False
+
+
+@dataclass(frozen=True)
+class TimeEntry:
+    id: int
+    ticket_id: int
+    member: str
+    start: str
+    minutes: int
+    notes: str
+
+
+@dataclass(frozen=True)
+class Configuration:
+    id: int
+    company: str
+    name: str
+    type: str
+    os: str = ""
+    ip: str = ""
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to deliver a webhook; status None when the connection failed."""
+
+    url: str
+    status: int | None
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+    error: str = ""
+
+
+def default_corpus_path() -> Path | None:
+    candidates = [Path(os.environ["BATON_CORPUS"])] if os.environ.get("BATON_CORPUS") else []
+    parents = Path(__file__).resolve().parents
+    if len(parents) > 3:
+        candidates.append(parents[3] / "shared/corpus/escalations.jsonl")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _load_records(corpus: str | Path | Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    if corpus is None:
+        corpus = default_corpus_path() or BUILTIN_SEED
+    if isinstance(corpus, str | Path):
+        with open(corpus, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    return list(corpus)
+
+
+class SandboxStore:
+    """Thread-safe in-memory PSA. Methods return immutable snapshots."""
+
+    def __init__(
+        self,
+        corpus: str | Path | Iterable[dict[str, Any]] | None = None,
+        *,
+        public_key: str = "sandbox-public",
+        private_key: str = "sandbox-private",
+    ):
+        self.company = COMPANY
+        self.public_key = public_key
+        self.private_key = private_key
+        self.api_member = API_MEMBER
+        self.signing_key = secrets.token_urlsafe(32)
+        self.signing_key_id = str(uuid.uuid4())
+        self.member_secret = secrets.token_bytes(32)
+        self.product_instance_id = secrets.token_hex(12)
+        self.partner_id = secrets.token_hex(12)
+        self.deliveries: list[Delivery] = []
+
+        self._lock = threading.RLock()
+        self._delivered = threading.Condition(self._lock)
+        self._listeners: dict[str, Listener] = {}
+        self._members: dict[str, Member] = {}
+        self._boards: dict[str, Board] = {}
+        self._tickets: dict[int, Ticket] = {}
+        self._notes: dict[int, list[Note]] = {}
+        self._time: list[TimeEntry] = []
+        self._configs: dict[int, Configuration] = {}
+        self._ticket_configs: dict[int, list[int]] = {}
+        self._callbacks: dict[int, dict[str, Any]] = {}
+        self._ids: dict[str, dict[str, int]] = {"company": {}, "contact": {}, "priority": {}}
+        self._seed(_load_records(corpus))
+
+    # --- seeding ---------------------------------------------------------------------------
+
+    def _seed(self, records: list[dict[str, Any]]) -> None:
+        top_note = max((n["id"] for r in records for n in r.get("notes", [])), default=1000)
+        self._note_ids = itertools.count(top_note + 1)
+        self._time_ids = itertools.count(50001)
+        self._config_ids = itertools.count(3001)
+        self._callback_ids = itertools.count(26001)
+        for identifier in sorted({r["escalated_by"] for r in records if r.get("escalated_by")}):
+            self._add_member(identifier)
+        for identifier in ("sseniorr", "admin", API_MEMBER):
+            self._add_member(identifier)
+        for name in sorted({r["board"] for r in records}):
+            board_id = len(self._boards) + 1
+            statuses = tuple((board_id * 100 + i, s) for i, s in enumerate(STATUSES, start=1))
+            self._boards[name.lower()] = Board(board_id, name, statuses)
+        for kind, key, start in (("company", "company", 250), ("priority", "priority", 1)):
+            for name in sorted({r.get(key, "") for r in records}):
+                self.stable_id(kind, name, start)
+        for record in records:
+            self._seed_ticket(record)
+
+    def _seed_ticket(self, r: dict[str, Any]) -> None:
+        tid = int(r["id"])
+        notes = r.get("notes", [])
+        contact = r.get("contact") or {}
+        description = Note(
+            next(self._note_ids), tid, r.get("description", ""),
+            contact.get("email") or contact.get("name", ""), r["created"], detail=True,
+        )  # fmt: skip
+        self._notes[tid] = [description] + [
+            Note(n["id"], tid, n["text"], n["author"], n["created"],
+                 detail=not n.get("internal", True), internal=n.get("internal", True))
+            for n in notes
+        ]  # fmt: skip
+        for author in {n["author"] for n in notes if "@" not in n["author"]}:
+            self._add_member(author)
+        for t in r.get("time_entries", []):
+            self._add_member(t["member"])
+            self._time.append(
+                TimeEntry(next(self._time_ids), tid, t["member"], t["start"], t["minutes"],
+                          t.get("notes", ""))
+            )  # fmt: skip
+        self._ticket_configs[tid] = []
+        for c in r.get("configurations", []):
+            cid = next(self._config_ids)
+            self._configs[cid] = Configuration(
+                cid, r["company"], c["name"], c.get("type", ""),
+                c.get("os") or "", c.get("ip") or "", c.get("serial") or "",
+            )  # fmt: skip
+            self._ticket_configs[tid].append(cid)
+        for email in [contact.get("email", "")] + [
+            n["author"] for n in notes if "@" in n["author"]
+        ]:
+            self.stable_id("contact", email, 1000)
+        last = self._notes[tid][-1]
+        self._tickets[tid] = Ticket(
+            id=tid, summary=r["summary"], board=r["board"], status=INITIAL_STATUS,
+            priority=r.get("priority", ""), company=r.get("company", ""),
+            contact_name=contact.get("name", ""), contact_email=contact.get("email", ""),
+            type=r.get("type", ""), subtype=r.get("subtype", ""), created=r["created"],
+            updated=max(last.created, r["created"]), updated_by=r.get("escalated_by") or "admin",
+            escalated_by=r.get("escalated_by", ""),
+            escalation_reason=r.get("escalation_reason", ""),
+        )  # fmt: skip
+
+    def _add_member(self, identifier: str) -> None:
+        if identifier.lower() in self._members:
+            return
+        first, last = KNOWN_MEMBERS.get(
+            identifier, (identifier[:1].upper(), identifier[1:].title())
+        )
+        email = f"{identifier}@{COMPANY}.example.com"
+        self._members[identifier.lower()] = Member(
+            100 + len(self._members), identifier, first, last, email
+        )
+
+    def stable_id(self, kind: str, key: str, start: int) -> int:
+        """A stable numeric id for a record the corpus names only (company, contact, priority)."""
+        with self._lock:
+            table = self._ids[kind]
+            return table.setdefault(key.lower(), start + len(table))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def member(self, identifier: str) -> Member | None:
+        with self._lock:
+            return self._members.get(identifier.lower())
+
+    def member_by_id(self, member_id: int) -> Member | None:
+        with self._lock:
+            return next((m for m in self._members.values() if m.id == member_id), None)
+
+    def boards(self) -> list[Board]:
+        with self._lock:
+            return sorted(self._boards.values(), key=lambda b: b.id)
+
+    def board(self, key: str | int) -> Board:
+        with self._lock:
+            wanted = key.lower() if isinstance(key, str) else key
+            found = next(
+                (b for b in self._boards.values() if wanted in (b.id, b.name.lower())), None
+            )
+        if found is None:
+            raise NotInSandbox(f"board {key}")
+        return found
+
+    def tickets(self) -> list[Ticket]:
+        with self._lock:
+            return sorted(self._tickets.values(), key=lambda t: t.id)
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        with self._lock:
+            if ticket_id not in self._tickets:
+                raise NotInSandbox(f"ticket {ticket_id}")
+            return self._tickets[ticket_id]
+
+    def notes(self, ticket_id: int) -> list[Note]:
+        with self._lock:
+            self.ticket(ticket_id)
+            return list(self._notes[ticket_id])
+
+    def time_entries(self, ticket_id: int | None = None) -> list[TimeEntry]:
+        with self._lock:
+            return [t for t in self._time if ticket_id in (None, t.ticket_id)]
+
+    def configurations(self, ticket_id: int) -> list[Configuration]:
+        with self._lock:
+            self.ticket(ticket_id)
+            return [self._configs[cid] for cid in self._ticket_configs.get(ticket_id, [])]
+
+    def configuration(self, config_id: int) -> Configuration:
+        with self._lock:
+            if config_id not in self._configs:
+                raise NotInSandbox(f"configuration {config_id}")
+            return self._configs[config_id]
+
+    # --- changing (each change tells the listeners after the lock is released) --------------
+
+    def add_note(
+        self,
+        ticket_id: int,
+        text: str,
+        *,
+        author: str,
+        detail: bool = False,
+        internal: bool = False,
+        resolution: bool = False,
+    ) -> Note:
+        with self._lock:
+            note = self._add_note(ticket_id, text, author, detail, internal, resolution)
+        self._emit("note", ticket_id, author)
+        return note
+
+    def _add_note(self, ticket_id: int, text: str, author: str, *flags: bool) -> Note:
+        ticket = self.ticket(ticket_id)
+        note = Note(next(self._note_ids), ticket_id, text, author, now_iso(), *flags)
+        self._notes[ticket_id].append(note)
+        self._tickets[ticket_id] = replace(ticket, updated=note.created, updated_by=author)
+        return note
+
+    def set_status(self, ticket_id: int, status: str, *, actor: str) -> Ticket:
+        """Move the ticket to a status of its board; tells listeners only when it changed."""
+        with self._lock:
+            before = self.ticket(ticket_id)
+            after = self._set_status(before, status, actor)
+        if after.status != before.status:
+            self._emit("status", ticket_id, actor)
+        return after
+
+    def _set_status(self, ticket: Ticket, status: str, actor: str) -> Ticket:
+        board = self.board(ticket.board)
+        name = board.status_name(board.status_id(status) or 0)
+        if name is None:
+            raise ValueError(f"{status!r} is not a status of board {ticket.board!r}")
+        if name != ticket.status:
+            ticket = replace(ticket, status=name, updated=now_iso(), updated_by=actor)
+            self._tickets[ticket.id] = ticket
+        return ticket
+
+    def escalate(self, ticket_id: int, member: str = "kpatel", reason: str | None = None) -> Ticket:
+        """What a technician does in the PSA: one save that adds the reason and escalates."""
+        with self._lock:
+            before = self.ticket(ticket_id)
+            if reason:
+                self._add_note(ticket_id, reason, member, False, True, False)
+            after = self._set_status(self.ticket(ticket_id), ESCALATED_STATUS, member)
+        if reason or after.status != before.status:
+            self._emit("status", ticket_id, member)
+        return after
+
+    # --- callbacks (stored in the ConnectWise CallbackEntry shape) ------------------------------
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(cb) for cb in self._callbacks.values()]
+
+    def callback(self, callback_id: int) -> dict[str, Any]:
+        with self._lock:
+            if callback_id not in self._callbacks:
+                raise NotInSandbox(f"callback {callback_id}")
+            return dict(self._callbacks[callback_id])
+
+    def add_callback(self, entry: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            entry = {"id": next(self._callback_ids), **entry}
+            self._callbacks[entry["id"]] = entry
+            return dict(entry)
+
+    def update_callback(self, callback_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._callbacks[callback_id] = {**self.callback(callback_id), **changes}
+            return dict(self._callbacks[callback_id])
+
+    def delete_callback(self, callback_id: int) -> None:
+        with self._lock:
+            self.callback(callback_id)
+            del self._callbacks[callback_id]
+
+    # --- listeners and deliveries -------------------------------------------------------------
+
+    def set_listener(self, name: str, listener: Listener) -> None:
+        """One listener per dialect name: re-creating a dialect's app replaces its listener."""
+        with self._lock:
+            self._listeners[name] = listener
+
+    def _emit(self, kind: str, ticket_id: int, actor: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners.values())
+        for listener in listeners:
+            listener(kind, ticket_id, actor)
+
+    def record_delivery(self, delivery: Delivery) -> None:
+        with self._delivered:
+            self.deliveries.append(delivery)
+            self._delivered.notify_all()
+
+    def wait_for_deliveries(self, n: int, timeout: float = 5.0) -> list[Delivery]:
+        """Wait until `n` delivery attempts are recorded; returns all there are (maybe fewer)."""
+        with self._delivered:
+            self._delivered.wait_for(lambda: len(self.deliveries) >= n, timeout)
+            return list(self.deliveries)
+
+
+def _hours_ago(hours: int) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Three tickets so the demo works without the corpus file.
+BUILTIN_SEED: list[dict[str, Any]] = [
+    {
+        "id": 48213, "summary": "Outlook keeps prompting for password", "company": "Contoso Ltd",
+        "contact": {"name": "Dana Whitfield", "email": "dwhitfield@example.com"},
+        "board": "Help Desk", "priority": "Priority 2 - High", "type": "Email",
+        "subtype": "Outlook", "created": _hours_ago(26),
+        "description": "Outlook asks for my password every 10 minutes. Webmail works fine.",
+        "notes": [
+            {"id": 900001, "author": "kpatel", "created": _hours_ago(25), "internal": True,
+             "text": "Cleared cached credentials and rebuilt the Outlook profile; still prompts."},
+            {"id": 900002, "author": "kpatel", "created": _hours_ago(24), "internal": True,
+             "text": "dsregcmd /status shows DeviceAuthStatus FAILED; device disabled in Entra."},
+        ],
+        "time_entries": [{"member": "kpatel", "start": _hours_ago(25), "minutes": 45,
+                          "notes": "Remote session: creds, profile rebuild"}],
+        "configurations": [{"name": "CON-LT-0231", "type": "Laptop", "os": "Windows 11 Pro",
+                            "ip": "10.20.1.87", "serial": "5CG3281KQZ"}],
+        "escalated_by": "kpatel",
+        "escalation_reason": "Need Cloud Device Admin on the tenant to re-enable the device.",
+    },
+    {
+        "id": 48214, "summary": "Nightly backup job failing on FS01", "company": "Contoso Ltd",
+        "contact": {"name": "Lee Okoro", "email": "lokoro@example.com"},
+        "board": "Backup", "priority": "Priority 3 - Medium", "type": "Backup",
+        "subtype": "Job failure", "created": _hours_ago(50),
+        "description": "RMM alert: backup job FS01-Nightly failed 2 nights in a row.",
+        "notes": [{"id": 900003, "author": "jreyes", "created": _hours_ago(49), "internal": True,
+                   "text": "VSS writer 'SqlServerWriter' in failed state; restarted the service."}],
+        "time_entries": [{"member": "jreyes", "start": _hours_ago(49), "minutes": 30,
+                          "notes": "VSS troubleshooting"}],
+        "configurations": [{"name": "CON-FS01", "type": "Server", "os": "Windows Server 2019",
+                            "ip": "10.20.0.12", "serial": "VMware-42 1a"}],
+        "escalated_by": "jreyes", "escalation_reason": "VSS writer fails again after restart.",
+    },
+    {
+        "id": 48215, "summary": "Site-to-site VPN to branch drops hourly",
+        "company": "Fabrikam Inc",
+        "contact": {"name": "Priya Raman", "email": "praman@example.com"},
+        "board": "Network", "priority": "Priority 1 - Critical", "type": "Network",
+        "subtype": "VPN", "created": _hours_ago(5),
+        "description": "The branch office loses access to the file server every hour or so.",
+        "notes": [{"id": 900004, "author": "mlopez", "created": _hours_ago(4), "internal": True,
+                   "text": "IKE phase 2 rekeys fail; lifetimes differ (3600 vs 28800)."}],
+        "time_entries": [{"member": "mlopez", "start": _hours_ago(4), "minutes": 50,
+                          "notes": "VPN logs review"}],
+        "configurations": [{"name": "FAB-FW01", "type": "Firewall", "os": "FortiOS 7.2",
+                            "ip": "10.30.0.1", "serial": "FGT60F0000001"}],
+        "escalated_by": "mlopez", "escalation_reason": "Need access to the branch firewall.",
+    },
+]  # fmt: skip

@@ -1,0 +1,130 @@
+"""flask CLI commands: the admin API's operations for operators, plus migrations and the sweep."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from connector import tenants as tenant_ops
+from connector.errors import APIError
+
+tenants_cli = AppGroup("tenants", help="Create and inspect tenants.")
+members_cli = AppGroup("members", help="Add members to a tenant.")
+
+
+def _fail(exc: APIError) -> None:
+    raise click.ClickException(f"{exc.code}: {exc.message}")
+
+
+@tenants_cli.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--vendor", required=True, type=click.Choice(["connectwise", "autotask", "sandbox"]))
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    required=True,
+    help="A PSA status that means escalated (repeat for several).",
+)
+@click.option("--language", default="en", show_default=True)
+def create_tenant(
+    slug: str, name: str, vendor: str, statuses: tuple[str, ...], language: str
+) -> None:
+    """Create a tenant."""
+    if not tenant_ops.SLUG.match(slug):
+        raise click.BadParameter("lower-case letters, digits and dashes", param_hint="SLUG")
+    try:
+        tenant = tenant_ops.create_tenant(slug, name, vendor, list(statuses), language)
+    except APIError as exc:
+        _fail(exc)
+    click.echo(f"created tenant {tenant.slug}; webhook URL {tenant_ops.webhook_url(tenant)}")
+
+
+@tenants_cli.command("list")
+def list_tenants() -> None:
+    """List tenants."""
+    from sqlalchemy import select
+
+    from connector.db import session
+    from connector.models import Tenant
+
+    for tenant in session.scalars(select(Tenant).order_by(Tenant.slug)):
+        connected = "connected" if tenant.connection else "not connected"
+        click.echo(f"{tenant.slug}\t{tenant.vendor}\t{connected}\t{tenant.name}")
+
+
+@tenants_cli.command("connect")
+@click.argument("slug")
+@click.option(
+    "--set",
+    "pairs",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    required=True,
+    help="A connection field; secrets are better given through the environment "
+    "as BATON_<FIELD> to keep them out of shell history.",
+)
+def connect_tenant(slug: str, pairs: tuple[str, ...]) -> None:
+    """Set a tenant's PSA connection."""
+    import os
+
+    values = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    for key, value in os.environ.items():
+        if key.startswith("BATON_") and value:
+            values.setdefault(key[6:].lower(), value)
+    try:
+        tenant = tenant_ops.get_tenant(slug)
+        tenant_ops.set_connection(tenant, values)
+    except APIError as exc:
+        _fail(exc)
+    click.echo(json.dumps(tenant_ops.describe_connection(tenant), indent=2))
+
+
+@tenants_cli.command("install-webhook")
+@click.argument("slug")
+def install_webhook(slug: str) -> None:
+    """Register Baton's webhook on the tenant's PSA."""
+    try:
+        click.echo(json.dumps(tenant_ops.install_webhook(tenant_ops.get_tenant(slug))))
+    except APIError as exc:
+        _fail(exc)
+
+
+@members_cli.command("add")
+@click.argument("slug")
+@click.option("--psa-member-id", required=True)
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["technician", "engineer", "admin"]))
+def add_member(slug: str, psa_member_id: str, name: str, email: str, role: str) -> None:
+    """Add a member; prints its API token once."""
+    try:
+        member, token = tenant_ops.add_member(
+            tenant_ops.get_tenant(slug),
+            psa_member_id=psa_member_id,
+            name=name,
+            email=email,
+            role=role,
+        )
+    except APIError as exc:
+        _fail(exc)
+    click.echo(f"member {member.id} token (shown once): {token}")
+
+
+@click.command("db-upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (the Procfile's release step)."""
+    from connector.migrate import upgrade
+
+    upgrade(current_app.extensions["baton"].engine)
+    click.echo("database at head")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(tenants_cli)
+    app.cli.add_command(members_cli)
+    app.cli.add_command(db_upgrade)

@@ -1,0 +1,86 @@
+"""Embedded mode: the worker thread, the sandbox PSA mounted at /sandbox, a sandbox tenant."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from connector import tenants as tenant_ops
+from connector.db import session
+from connector.models import Member, Tenant
+
+log = logging.getLogger(__name__)
+
+SANDBOX_SLUG = "sandbox"
+# Who the demo signs in as: members of the sandbox PSA (its corpus's technicians and a senior).
+SANDBOX_MEMBERS = (
+    ("sseniorr", "Sam Senior", "sam.senior@example.com", "engineer"),
+    ("admin", "Alex Admin", "alex.admin@example.com", "admin"),
+    ("kpatel", "Kiran Patel", "kiran.patel@example.com", "technician"),
+)
+
+
+def start_worker(app: Flask) -> None:
+    from connector import jobs
+    from connector.queue import EmbeddedWorker
+
+    runtime = app.extensions["baton"]
+    jobs.use_app(app)
+    runtime.worker = EmbeddedWorker(runtime.redis).start()
+
+
+def mount_sandbox(app: Flask) -> None:
+    from adapters.sandbox import SandboxStore, sandbox_wsgi_app
+
+    runtime = app.extensions["baton"]
+    public_base = f"{runtime.settings.public_url}/sandbox"
+    store = SandboxStore()
+    runtime.extras["sandbox_store"] = store
+    app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, {"/sandbox": sandbox_wsgi_app(store, public_base)}
+    )
+    with app.app_context():
+        seed_sandbox_tenant(app, public_base)
+        # The sandbox lives in this process, so Baton's callback is registered directly;
+        # `webhooks/install` over HTTP does the same against a sandbox on its own port.
+        tenant = tenant_ops.get_tenant(SANDBOX_SLUG)
+        api_member = store.member(store.api_member)
+        store.add_callback(
+            {
+                "url": tenant_ops.webhook_url(tenant) + "?recordId=",
+                "objectId": 1,
+                "type": "ticket",
+                "level": "owner",
+                "description": "Baton (embedded demo)",
+                "inactiveFlag": False,
+                "isSelfSuppressedFlag": True,
+                "payloadVersion": "3.0.0",
+                "memberId": api_member.id if api_member else 0,
+            }
+        )
+
+
+def seed_sandbox_tenant(app: Flask, public_base: str) -> None:
+    """Create the sandbox tenant and its members once; keep member tokens under instance/."""
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == SANDBOX_SLUG))
+    if tenant is None:
+        tenant = tenant_ops.create_tenant(
+            SANDBOX_SLUG, "Sandbox MSP", "sandbox", ["Escalated"], "en"
+        )
+    tenant_ops.set_connection(tenant, {"dialect": "connectwise", "site": public_base})
+    tokens_path = app.extensions["baton"].settings.instance_path / "sandbox-members.json"
+    tokens: dict[str, str] = json.loads(tokens_path.read_text()) if tokens_path.exists() else {}
+    for psa_id, name, email, role in SANDBOX_MEMBERS:
+        exists = session.scalar(
+            select(Member).where(Member.tenant_id == tenant.id, Member.psa_member_id == psa_id)
+        )
+        if exists is None:
+            _member, tokens[psa_id] = tenant_ops.add_member(
+                tenant, psa_member_id=psa_id, name=name, email=email, role=role
+            )
+    tokens_path.write_text(json.dumps(tokens, indent=2))
+    tokens_path.chmod(0o600)

@@ -1,0 +1,306 @@
+"""The one pipeline every escalation goes through, from a webhook or from the panel.
+
+record() writes the row first (the database is the source of truth) and commits before
+anything is enqueued; generate() and write_back() are what the RQ jobs run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import AdapterError, Ticket, TicketContext, TicketEvent
+from connector import context as context_builder
+from connector import events, summary
+from connector import tenants as tenant_ops
+from connector.db import session, utcnow
+from connector.handoff_text import note_marker, render_note
+from connector.logs import step
+from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Recorded:
+    escalation: Escalation | None
+    created: bool
+    ignored: str | None = None
+
+
+def runtime():
+    return current_app.extensions["baton"]
+
+
+def is_escalation_status(tenant: Tenant, status: str) -> bool:
+    wanted = {s.strip().casefold() for s in tenant.escalation_statuses}
+    return status.strip().casefold() in wanted
+
+
+def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
+    return session.scalar(
+        select(Escalation).where(
+            Escalation.tenant_id == tenant.id, Escalation.delivery_key == delivery_key
+        )
+    )
+
+
+def _ensure_ticket_state(tenant: Tenant, ticket_id: str) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(TicketState)
+        .values(
+            tenant_id=tenant.id,
+            ticket_id=ticket_id,
+            status="",
+            escalated=False,
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "ticket_id"])
+    )
+
+
+def record(
+    tenant: Tenant,
+    event: TicketEvent,
+    *,
+    reason: str | None = None,
+    source: str = "webhook",
+    member: Member | None = None,
+) -> Recorded:
+    """Record an escalation if the ticket is entering an escalated status; commit; no enqueue."""
+    existing = find_by_delivery(tenant, event.delivery_key)
+    if existing is not None:
+        return Recorded(existing, created=False)
+    _ensure_ticket_state(tenant, event.ticket_id)
+    escalating = is_escalation_status(tenant, event.status)
+    # One conditional UPDATE decides "entering": of two concurrent deliveries, one flips it.
+    flipped: int = session.execute(  # type: ignore[attr-defined]
+        update(TicketState)
+        .where(
+            TicketState.tenant_id == tenant.id,
+            TicketState.ticket_id == event.ticket_id,
+            TicketState.escalated.is_(not escalating),
+        )
+        .values(escalated=escalating, status=event.status, updated_at=utcnow())
+    ).rowcount
+    if not escalating:
+        session.commit()
+        return Recorded(
+            None, created=False, ignored=f"status {event.status!r} is not an escalation status"
+        )
+    if not flipped:
+        session.commit()
+        # A concurrent copy of this same delivery may be the one that flipped it.
+        existing = find_by_delivery(tenant, event.delivery_key)
+        if existing is not None:
+            return Recorded(existing, created=False)
+        return Recorded(None, created=False, ignored="already escalated")
+    escalation = Escalation(
+        tenant_id=tenant.id,
+        ticket_id=event.ticket_id,
+        ticket_number=event.ticket_number or event.ticket_id,
+        ticket_title=event.title,
+        escalated_by=member.psa_member_id if member else event.actor,
+        escalated_by_member_id=member.id if member else _member_id(tenant, event.actor),
+        reason=reason,
+        delivery_key=event.delivery_key,
+        source=source,
+        received_at=utcnow(),
+    )
+    escalation.handoff = Handoff(state="pending", started_at=escalation.received_at)
+    session.add(escalation)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = find_by_delivery(tenant, event.delivery_key)
+        if existing is None:
+            raise
+        return Recorded(existing, created=False)
+    step(escalation.id, "recorded", tenant=tenant.slug, ticket=event.ticket_id, source=source)
+    return Recorded(escalation, created=True)
+
+
+def _member_id(tenant: Tenant, psa_member_id: str) -> int | None:
+    if not psa_member_id:
+        return None
+    return session.scalar(
+        select(Member.id).where(
+            Member.tenant_id == tenant.id, Member.psa_member_id == psa_member_id
+        )
+    )
+
+
+def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:
+    from connector import jobs
+    from connector.queue import HANDOFFS, enqueue_once
+
+    enqueued = enqueue_once(
+        runtime().redis,
+        jobs.run_handoff,
+        escalation_id,
+        job_id=jobs.handoff_job_id(escalation_id),
+        queue_name=HANDOFFS,
+        replace_dead=replace_dead,
+        retry=jobs.handoff_retry(),
+    )
+    if enqueued:
+        step(escalation_id, "enqueued")
+    return enqueued
+
+
+def enqueue_write_back(escalation_id: int, *, replace_dead: bool = False) -> bool:
+    from connector import jobs
+    from connector.queue import HANDOFFS, enqueue_once
+
+    return enqueue_once(
+        runtime().redis,
+        jobs.run_write_back,
+        escalation_id,
+        job_id=jobs.write_back_job_id(escalation_id),
+        queue_name=HANDOFFS,
+        replace_dead=replace_dead,
+        retry=jobs.write_back_retry(),
+    )
+
+
+def deadline_passed(escalation: Escalation, handoff: Handoff) -> bool:
+    settings = runtime().settings
+    started = max(handoff.started_at, escalation.received_at)
+    return utcnow() > started + timedelta(seconds=settings.ai_deadline_seconds)
+
+
+def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | None:
+    """Read the ticket, make the one AI call, save a terminal handoff, publish, then write back.
+
+    A PSA failure is raised for RQ to retry while the deadline allows; on the last try (or past
+    the deadline) the handoff is finished from what Baton has, so it is never left pending.
+    """
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None:
+        step(escalation_id, "missing", level=logging.WARNING)
+        return None
+    handoff = escalation.handoff or Handoff(escalation_id=escalation.id, state="pending")
+    if escalation.handoff is None:
+        session.add(handoff)
+        session.commit()
+    if handoff.state in TERMINAL_STATES:
+        enqueue_write_back(escalation.id)
+        return handoff
+    tenant = escalation.tenant
+    settings = runtime().settings
+    try:
+        ticket_context = tenant_ops.adapter(tenant).fetch_context(escalation.ticket_id)
+        step(escalation.id, "context_fetched", notes=len(ticket_context.notes))
+    except AdapterError as exc:
+        step(escalation.id, "context_failed", level=logging.WARNING, error=str(exc)[:300])
+        if exc.retryable and not final_attempt and not deadline_passed(escalation, handoff):
+            raise
+        ticket_context = _context_from_row(escalation)
+    material = context_builder.build_source(
+        ticket_context,
+        reason=escalation.reason,
+        escalated_by=escalation.escalated_by,
+        budget_tokens=settings.context_budget_tokens,
+    )
+    escalation.context_snapshot = material.snapshot
+    escalation.context_tokens = material.tokens
+    if not escalation.reason and material.snapshot.get("reason"):
+        escalation.reason = material.snapshot["reason"]
+    if ticket_context.ticket.url and not escalation.ticket_url:
+        escalation.ticket_url = ticket_context.ticket.url
+    if ticket_context.ticket.title and not escalation.ticket_title:
+        escalation.ticket_title = ticket_context.ticket.title
+    session.commit()
+    step(
+        escalation.id, "context_built", tokens=material.tokens, redactions=dict(material.redactions)
+    )
+
+    result = summary.generate(
+        material.text,
+        material.snapshot,
+        language=tenant.language,
+        model=settings.summary_model,
+        deadline_seconds=settings.ai_deadline_seconds,
+        tenant_id=tenant.id,
+        escalation_id=escalation.id,
+    )
+    step(escalation.id, "handoff_generated", source=result.source, reason=result.failure_reason)
+    if not finish(escalation, result):
+        session.refresh(handoff)
+        return handoff
+    enqueue_write_back(escalation.id)
+    return handoff
+
+
+def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
+    """Save a terminal handoff only if it is still pending (the sweeper may have finished it)."""
+    saved: int = session.execute(  # type: ignore[attr-defined]
+        update(Handoff)
+        .where(Handoff.escalation_id == escalation.id, Handoff.state == "pending")
+        .values(
+            state=result.state,
+            source=result.source,
+            summary_prose=result.summary_prose,
+            what_we_know=result.what_we_know,
+            likely_cause=result.likely_cause,
+            suggested_steps=result.suggested_steps,
+            confidence=result.confidence,
+            model=result.model,
+            generated_at=utcnow(),
+            failure_reason=result.failure_reason,
+        )
+    ).rowcount
+    session.commit()
+    if saved:
+        events.publish(
+            runtime().redis,
+            escalation.tenant_id,
+            f"handoff.{result.state}",
+            {"escalation_id": escalation.id, "state": result.state},
+        )
+        step(escalation.id, "handoff_saved", state=result.state)
+    return bool(saved)
+
+
+def _context_from_row(escalation: Escalation) -> TicketContext:
+    """What Baton knows without the PSA: enough for an honest fallback."""
+    return TicketContext(
+        ticket=Ticket(
+            id=escalation.ticket_id, title=escalation.ticket_title, number=escalation.ticket_number
+        )
+    )
+
+
+def write_back(escalation_id: int) -> str | None:
+    """Post the handoff as one internal note, exactly once (the note id is stored and checked)."""
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None or escalation.note_id:
+        return escalation.note_id if escalation else None
+    handoff = escalation.handoff
+    if handoff is None or handoff.state not in TERMINAL_STATES:
+        return None
+    psa = tenant_ops.adapter(escalation.tenant)
+    note_id = psa.find_note(escalation.ticket_id, note_marker(escalation.id))
+    if note_id is None:
+        note_id = psa.post_note(
+            escalation.ticket_id,
+            render_note(escalation, handoff),
+            visibility="internal",
+            title="Baton escalation handoff",
+        )
+        step(escalation.id, "note_written", note_id=note_id)
+    else:
+        step(escalation.id, "note_found", note_id=note_id)
+    escalation.note_id = note_id
+    escalation.note_written_at = utcnow()
+    session.commit()
+    return note_id

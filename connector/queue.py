@@ -1,0 +1,150 @@
+"""RQ queues, deterministic job ids, and embedded mode's in-process Redis and worker thread.
+
+The database is the source of truth; the queue carries only ids. Enqueue happens after commit,
+and the sweeper re-enqueues whatever was committed but lost on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import fakeredis
+import redis
+from rq import Queue, Retry, SimpleWorker
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
+
+log = logging.getLogger(__name__)
+
+HANDOFFS = "baton-handoffs"  # the pipeline: context, the one AI call, write-back
+NOTIFY = "baton-notify"  # emails and chat messages; never delays a handoff
+QUEUE_NAMES = (HANDOFFS, NOTIFY)
+
+DEAD_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+_embedded_server: fakeredis.FakeServer | None = None
+_embedded_lock = threading.Lock()
+
+
+def connect(redis_url: str | None) -> redis.Redis:
+    """Real Redis from REDIS_URL; without it, one in-process stand-in shared by all threads."""
+    if redis_url:
+        return redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10)
+    global _embedded_server
+    with _embedded_lock:
+        if _embedded_server is None:
+            _embedded_server = fakeredis.FakeServer()
+        return fakeredis.FakeRedis(server=_embedded_server)
+
+
+def queue(connection: redis.Redis, name: str = HANDOFFS) -> Queue:
+    return Queue(name, connection=connection)
+
+
+def enqueue_once(
+    connection: redis.Redis,
+    func: Callable[..., Any],
+    *args: Any,
+    job_id: str,
+    queue_name: str = HANDOFFS,
+    replace_dead: bool = False,
+    retry: Retry | None = None,
+    job_timeout: int = 300,
+) -> bool:
+    """Enqueue unless a job with this id exists; True when a job was enqueued.
+
+    With `replace_dead`, a finished or failed job of the same id is replaced (the sweeper's
+    case: the row says the work is not done, so whatever the old job did was not enough).
+    """
+    q = queue(connection, queue_name)
+    try:
+        q.enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            unique=True,
+            retry=retry,
+            job_timeout=job_timeout,
+            failure_ttl=7 * 24 * 3600,
+            result_ttl=3600,
+        )
+        return True
+    except DuplicateJobError:
+        if not replace_dead:
+            return False
+        try:
+            job = Job.fetch(job_id, connection=connection)
+            status = job.get_status(refresh=True)
+        except NoSuchJobError:
+            status = None
+        if status is not None and status not in DEAD_STATES:
+            return False
+        if status is not None:
+            job.delete()
+        return enqueue_once(
+            connection,
+            func,
+            *args,
+            job_id=job_id,
+            queue_name=queue_name,
+            retry=retry,
+            job_timeout=job_timeout,
+        )
+
+
+def job_status(connection: redis.Redis, job_id: str) -> JobStatus | None:
+    try:
+        return Job.fetch(job_id, connection=connection).get_status(refresh=True)
+    except NoSuchJobError:
+        return None
+
+
+class ThreadWorker(SimpleWorker):
+    """An RQ worker that can live in a thread of the web process (embedded mode).
+
+    Python allows signal handlers only in the main thread, and RQ's default job timeout uses
+    SIGALRM; a timer-based death penalty and no signal handlers make it thread-safe.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+class ThreadScheduler(RQScheduler):
+    """RQ's scheduler (it moves retries with intervals back onto their queue), as a thread:
+    RQ forks a process for it, which a web process with an in-memory Redis cannot share."""
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+class EmbeddedWorker:
+    def __init__(self, connection: redis.Redis):
+        queues = [queue(connection, n) for n in QUEUE_NAMES]
+        self.worker = ThreadWorker(queues, connection=connection)
+        self.scheduler = ThreadScheduler(queues, connection=connection, interval=1)
+        self.threads = [
+            threading.Thread(target=self._work, name="baton-worker", daemon=True),
+            threading.Thread(target=self.scheduler.work, name="baton-scheduler", daemon=True),
+        ]
+
+    def _work(self) -> None:
+        self.worker.work(with_scheduler=False, logging_level="WARNING")
+
+    def start(self) -> EmbeddedWorker:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        # request_stop() raises StopRequested in the caller when the worker is idle; the loop
+        # itself checks this flag between dequeues.
+        self.worker._stop_requested = True
+        self.scheduler.request_stop()

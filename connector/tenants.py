@@ -1,0 +1,185 @@
+"""Tenants, their PSA connection and members: the operations the admin API and CLI share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adapters import adapter_for
+from adapters.base import AdapterError, AdapterOptions, PSAAdapter
+from adapters.fields import CONNECTION_FIELDS
+from connector.db import session
+from connector.errors import APIError
+from connector.models import ROLES, Connection, Member, Tenant
+from connector.security import SecretBox, hash_token, new_api_token
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def secret_box() -> SecretBox:
+    return current_app.extensions["baton"].secret_box
+
+
+def get_tenant(slug: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise APIError(404, "unknown_tenant", f"no tenant {slug!r}")
+    return tenant
+
+
+def create_tenant(
+    slug: str, name: str, vendor: str, escalation_statuses: list[str], language: str = "en"
+) -> Tenant:
+    if vendor not in CONNECTION_FIELDS:
+        raise APIError(
+            422, "invalid_request", f"vendor: must be one of {sorted(CONNECTION_FIELDS)}"
+        )
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        vendor=vendor,
+        escalation_statuses=list(escalation_statuses),
+        language=language,
+    )
+    session.add(tenant)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise APIError(409, "duplicate_slug", f"a tenant {slug!r} already exists") from None
+    return tenant
+
+
+def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
+    """Store the vendor's fields; secrets encrypted, and a blank secret keeps the stored one."""
+    fields = CONNECTION_FIELDS[tenant.vendor]
+    known = {f.name for f in fields}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise APIError(422, "invalid_request", f"{unknown[0]}: unknown field for {tenant.vendor}")
+    connection = tenant.connection or Connection(tenant_id=tenant.id, settings={})
+    box = secret_box()
+    stored_secrets = box.decrypt_json(connection.secrets_encrypted)
+    plain: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for field in fields:
+        value = values.get(field.name)
+        value = value.strip() if isinstance(value, str) else value
+        if field.secret:
+            if value:
+                secrets[field.name] = value
+            elif field.name in stored_secrets:
+                secrets[field.name] = stored_secrets[field.name]
+        elif value:
+            plain[field.name] = value
+        if field.required and not (plain.get(field.name) or secrets.get(field.name)):
+            raise APIError(422, "invalid_request", f"{field.name}: missing ({field.label})")
+    connection.settings = plain
+    connection.secrets_encrypted = box.encrypt_json(secrets)
+    session.add(connection)
+    session.commit()
+    session.refresh(tenant)
+    return connection
+
+
+def connection_values(tenant: Tenant) -> dict[str, str]:
+    """The decrypted settings an adapter is built with. Never returned over the API."""
+    connection = tenant.connection
+    if connection is None:
+        return {}
+    values = dict(connection.settings or {})
+    values.update(secret_box().decrypt_json(connection.secrets_encrypted))
+    return values
+
+
+def describe_connection(tenant: Tenant) -> dict[str, Any]:
+    """What the API may show: plain settings, and for secrets only whether they are set."""
+    connection = tenant.connection
+    if connection is None:
+        return {"configured": False, "settings": {}, "secrets": {}}
+    stored = secret_box().decrypt_json(connection.secrets_encrypted)
+    return {
+        "configured": True,
+        "settings": dict(connection.settings or {}),
+        "secrets": {
+            f.name: ("set" if f.name in stored else "not set")
+            for f in CONNECTION_FIELDS[tenant.vendor]
+            if f.secret
+        },
+        "webhook": {
+            "installed": bool(connection.webhook_id),
+            "active": connection.webhook_active,
+            "id": connection.webhook_id,
+        },
+    }
+
+
+def adapter(tenant: Tenant) -> PSAAdapter:
+    if tenant.connection is None:
+        raise APIError(409, "not_connected", f"tenant {tenant.slug!r} has no PSA connection yet")
+    settings = current_app.extensions["baton"].settings
+    options = AdapterOptions(allow_private_urls=settings.allow_private_urls)
+    return adapter_for(tenant.vendor, connection_values(tenant), options)
+
+
+def add_member(
+    tenant: Tenant, *, psa_member_id: str, name: str, email: str, role: str
+) -> tuple[Member, str]:
+    """Returns the member and its API token, which is shown this once and stored hashed."""
+    if role not in ROLES:
+        raise APIError(422, "invalid_request", f"role: must be one of {', '.join(ROLES)}")
+    token = new_api_token()
+    member = Member(
+        tenant_id=tenant.id,
+        psa_member_id=psa_member_id,
+        name=name,
+        email=email,
+        role=role,
+        token_hash=hash_token(token),
+    )
+    session.add(member)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise APIError(
+            409, "duplicate_member", f"member {psa_member_id!r} already exists in {tenant.slug!r}"
+        ) from None
+    return member, token
+
+
+def webhook_url(tenant: Tenant) -> str:
+    settings = current_app.extensions["baton"].settings
+    vendor = tenant.vendor
+    if vendor == "sandbox":
+        vendor = (
+            (tenant.connection.settings or {}).get("dialect", "connectwise")
+            if tenant.connection
+            else "connectwise"
+        )
+    return f"{settings.public_url}/webhooks/{vendor}/{tenant.slug}"
+
+
+def install_webhook(tenant: Tenant) -> dict[str, Any]:
+    """Register Baton's webhook on the PSA; a secret the PSA needs is kept encrypted."""
+    psa = adapter(tenant)
+    try:
+        result = psa.install_webhook(webhook_url(tenant))
+    except AdapterError as exc:
+        raise APIError(502, "psa_error", str(exc)) from None
+    connection = tenant.connection
+    assert connection is not None
+    connection.webhook_id = result.id
+    connection.webhook_url = result.url
+    connection.webhook_active = result.active
+    if result.secret:
+        stored = secret_box().decrypt_json(connection.secrets_encrypted)
+        stored["webhook_secret"] = result.secret
+        connection.secrets_encrypted = secret_box().encrypt_json(stored)
+    session.commit()
+    return {"id": result.id, "url": result.url, "active": result.active, "created": result.created}

@@ -1,0 +1,125 @@
+"""POST /webhooks/<vendor>/<tenant>: verify, parse, record, enqueue; an audit row per request."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
+from connector import escalations
+from connector import tenants as tenant_ops
+from connector.app import MAX_BODY_BYTES
+from connector.db import session
+from connector.errors import APIError, error_response
+from connector.logs import step
+from connector.models import Tenant, WebhookDelivery
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+
+def _audit(
+    tenant: Tenant | None,
+    slug: str,
+    vendor: str,
+    outcome: str,
+    status: int,
+    reason: str = "",
+    delivery_key: str | None = None,
+    escalation_id: int | None = None,
+) -> None:
+    session.add(
+        WebhookDelivery(
+            tenant_id=tenant.id if tenant else None,
+            tenant_slug=slug[:64],
+            vendor=vendor[:32],
+            outcome=outcome,
+            status_code=status,
+            reason=reason[:500],
+            delivery_key=(delivery_key or None) and delivery_key[:200],
+            escalation_id=escalation_id,
+            remote_addr=request.remote_addr,
+        )
+    )
+    session.commit()
+
+
+def _refuse(tenant: Tenant | None, slug: str, vendor: str, status: int, code: str, message: str):
+    session.rollback()
+    _audit(tenant, slug, vendor, "refused", status, f"{code}: {message}")
+    return error_response(status, code, message)
+
+
+@bp.post("/webhooks/<vendor>/<slug>")
+def receive(vendor: str, slug: str):
+    started = time.perf_counter()
+    try:
+        return _receive(vendor, slug)
+    finally:
+        current_app.extensions["baton"].metrics.webhook_seconds.observe(
+            time.perf_counter() - started
+        )
+
+
+def _receive(vendor: str, slug: str):
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        return _refuse(None, slug, vendor, 404, "unknown_tenant", f"no tenant {slug!r}")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return _refuse(tenant, slug, vendor, 413, "payload_too_large", "the body is over 1 MiB")
+    if not request.is_json:
+        return _refuse(
+            tenant,
+            slug,
+            vendor,
+            415,
+            "unsupported_media_type",
+            "webhooks must be sent as application/json",
+        )
+    try:
+        psa = tenant_ops.adapter(tenant)
+    except APIError as exc:
+        return _refuse(tenant, slug, vendor, exc.status, exc.code, exc.message)
+    if vendor != psa.vendor:
+        return _refuse(
+            tenant,
+            slug,
+            vendor,
+            404,
+            "unknown_webhook",
+            f"tenant {slug!r} takes {psa.vendor} webhooks, not {vendor}",
+        )
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        return _refuse(tenant, slug, vendor, 413, "payload_too_large", "the body is over 1 MiB")
+    delivery = WebhookRequest(body=raw, headers=request.headers, query=request.args)
+    try:
+        psa.verify_webhook(delivery)
+        event = psa.parse_webhook(delivery)
+    except WebhookRejected as exc:
+        return _refuse(tenant, slug, vendor, 401, "invalid_signature", str(exc))
+    except MalformedWebhook as exc:
+        return _refuse(tenant, slug, vendor, 400, "malformed_body", str(exc))
+
+    if isinstance(event, Ignored):
+        if event.recheck_webhook:
+            log.warning("webhook deactivation notice", extra={"fields": {"tenant": slug}})
+        _audit(tenant, slug, vendor, "ignored", 200, event.reason, event.delivery_key)
+        return jsonify({"ignored": event.reason}), 200
+
+    recorded = escalations.record(tenant, event)
+    if recorded.escalation is None:
+        _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)
+        return jsonify({"ignored": recorded.ignored}), 200
+    escalation_id = recorded.escalation.id
+    if recorded.created:
+        try:
+            escalations.enqueue_pipeline(escalation_id)
+        except Exception as exc:  # the row is committed: the sweeper will enqueue it
+            step(escalation_id, "enqueue_failed", level=logging.WARNING, error=type(exc).__name__)
+    outcome = "accepted" if recorded.created else "duplicate"
+    _audit(tenant, slug, vendor, outcome, 202, "", event.delivery_key, escalation_id)
+    return jsonify({"escalation_id": escalation_id}), 202

@@ -1,0 +1,259 @@
+"""End to end on ConnectWise: the sandbox PSA fires a signed callback over HTTP, a real RQ worker
+runs the pipeline against the fake Anthropic server, and one internal note lands on the ticket."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from rq import SimpleWorker
+
+from adapters.sandbox import SandboxStore, serve_sandbox
+from connector.queue import QUEUE_NAMES, queue
+from tests.corpus import load_corpus
+
+SECRET_TICKETS = [row for row in load_corpus() if row["expected"]["secrets"]]
+
+
+@pytest.fixture
+def sandbox():
+    store = SandboxStore()
+    server = serve_sandbox(store)
+    yield store, server
+    server.stop()
+
+
+@pytest.fixture
+def baton(app_factory, live_server_factory, admin_headers, sandbox):
+    """Baton over HTTP: a ConnectWise tenant connected to the sandbox, its callback installed."""
+    store, server = sandbox
+    app = app_factory()
+    live = live_server_factory(app)
+    runtime = app.extensions["baton"]
+    runtime.settings = runtime.settings.with_overrides(public_url=live.url)
+    api = requests.Session()
+    api.headers.update(admin_headers)
+    created = api.post(
+        f"{live.url}/api/v1/admin/tenants",
+        json={
+            "slug": "acme",
+            "name": "Acme MSP",
+            "vendor": "connectwise",
+            "escalation_statuses": ["Escalated"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    connected = api.put(
+        f"{live.url}/api/v1/admin/tenants/acme/connection",
+        json={
+            "site": server.connectwise_site,
+            "company_id": "baton-sandbox",
+            "public_key": store.public_key,
+            "private_key": store.private_key,
+            "client_id": "00000000-0000-4000-8000-000000000000",
+        },
+    )
+    assert connected.status_code == 200, connected.text
+    installed = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
+    assert installed.status_code == 200, installed.text
+    again = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
+    assert again.json()["created"] is False and len(store.callbacks()) == 1
+    member = api.post(
+        f"{live.url}/api/v1/admin/tenants/acme/members",
+        json={
+            "psa_member_id": "sseniorr",
+            "name": "Sam Senior",
+            "email": "sam@example.com",
+            "role": "engineer",
+        },
+    ).json()
+    return app, live, member["token"]
+
+
+def run_worker(app) -> None:
+    connection = app.extensions["baton"].redis
+    SimpleWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection).work(
+        burst=True, logging_level="WARNING"
+    )
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def baton_notes(store: SandboxStore, ticket_id: int):
+    return [n for n in store.notes(ticket_id) if "[baton-handoff" in n.text]
+
+
+def accepted(store: SandboxStore) -> list:
+    return [d for d in store.deliveries if d.status == 202]
+
+
+def escalation_ids(app) -> list[int]:
+    from sqlalchemy import select
+
+    from connector.db import session
+    from connector.models import Escalation
+
+    with app.app_context():
+        return list(session.scalars(select(Escalation.id).order_by(Escalation.id)))
+
+
+def audit_reasons(app) -> list[str]:
+    from sqlalchemy import select
+
+    from connector.db import session
+    from connector.models import WebhookDelivery
+
+    with app.app_context():
+        return list(session.scalars(select(WebhookDelivery.reason).order_by(WebhookDelivery.id)))
+
+
+def test_escalated_ticket_becomes_a_ready_handoff_and_one_internal_note(
+    baton, sandbox, fake_anthropic
+):
+    app, live, token = baton
+    store, _server = sandbox
+    ticket = 104512
+    store.escalate(
+        ticket, member="kpatel", reason="Device shows Disabled in Entra; no rights to fix"
+    )
+    wait_for(lambda: accepted(store), what="the signed callback to be accepted")
+    [escalation_id] = escalation_ids(app)
+
+    run_worker(app)
+
+    detail = requests.get(
+        f"{live.url}/api/v1/escalations/{escalation_id}",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert detail["handoff"]["state"] == "ready"
+    assert detail["handoff"]["source"] == "ai"
+    assert detail["handoff"]["what_we_know"] and detail["handoff"]["suggested_steps"]
+    assert detail["ticket"]["id"] == str(ticket)
+    assert detail["reason"].startswith("Device shows Disabled")
+    notes = baton_notes(store, ticket)
+    assert len(notes) == 1 and notes[0].internal
+    assert "Likely cause" in notes[0].text
+    assert len(fake_anthropic.message_requests()) == 1
+    request = fake_anthropic.message_requests()[0].body
+    assert request["output_config"]["format"]["type"] == "json_schema"
+    assert "tool_choice" not in request and "temperature" not in request
+
+    # A retried write-back finds the note instead of writing a second one.
+    from connector import escalations
+    from connector.db import session
+    from connector.models import Escalation
+
+    with app.app_context():
+        row = session.get(Escalation, escalation_id)
+        row.note_id = None
+        session.commit()
+        escalations.write_back(escalation_id)
+    assert len(baton_notes(store, ticket)) == 1
+
+
+def test_later_saves_while_escalated_are_not_new_escalations(baton, sandbox, fake_anthropic):
+    app, _live, _token = baton
+    store, _server = sandbox
+    store.escalate(105033, member="tnguyen")
+    wait_for(lambda: len(store.deliveries) >= 1, what="first callback")
+    store.add_note(105033, "Called the client back", author="tnguyen", internal=True)
+    wait_for(lambda: len(store.deliveries) >= 2, what="second callback")
+    assert [d.status for d in store.deliveries] == [202, 200]
+    assert audit_reasons(app)[1] == "already escalated"
+    # Leaving the status and entering it again is a new escalation.
+    store.set_status(105033, "In Progress", actor="tnguyen")
+    store.escalate(105033, member="tnguyen")
+    wait_for(lambda: len(store.deliveries) >= 4, what="re-escalation callbacks")
+    assert [d.status for d in store.deliveries][2:] == [200, 202]
+
+
+def test_duplicate_callback_makes_one_escalation_and_one_model_call(baton, sandbox, fake_anthropic):
+    app, _live, _token = baton
+    store, _server = sandbox
+    store.escalate(105390, member="bwalsh")
+    wait_for(lambda: accepted(store), what="callback")
+    first = store.deliveries[0]
+    headers = {
+        "Content-Type": "application/json",
+        "x-content-signature": first.headers["x-content-signature"],
+    }
+
+    def redeliver(_):
+        return requests.post(first.url, data=first.body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(redeliver, range(8)))
+    assert {a.status_code for a in answers} == {202}
+    assert {a.json()["escalation_id"] for a in answers} == set(escalation_ids(app))
+    run_worker(app)
+    assert len(fake_anthropic.message_requests()) == 1
+    assert len(baton_notes(store, 105390)) == 1
+
+
+def test_hanging_model_gives_a_fallback_within_the_deadline(baton, sandbox, fake_anthropic):
+    app, live, token = baton
+    store, _server = sandbox
+    fake_anthropic.set_mode("hang")
+    store.escalate(106102, member="aokafor")
+    wait_for(lambda: accepted(store), what="callback")
+    [escalation_id] = escalation_ids(app)
+    deadline = app.extensions["baton"].settings.ai_deadline_seconds
+    started = time.monotonic()
+    run_worker(app)
+    elapsed = time.monotonic() - started
+    assert elapsed < deadline + 2, f"took {elapsed:.1f}s with a {deadline}s deadline"
+    handoff = requests.get(
+        f"{live.url}/api/v1/escalations/{escalation_id}",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["handoff"]
+    assert handoff["state"] == "fallback" and handoff["source"] == "fallback"
+    assert handoff["confidence"] == "low" and "timeout" in handoff["failure_reason"].lower()
+    assert handoff["what_we_know"], "the fallback still shows what was extracted"
+    assert len(fake_anthropic.message_requests()) == 1
+    assert len(baton_notes(store, 106102)) == 1
+
+
+@pytest.mark.parametrize("row", SECRET_TICKETS, ids=lambda r: str(r["id"]))
+def test_no_corpus_secret_reaches_the_model(baton, sandbox, fake_anthropic, row):
+    app, _live, _token = baton
+    store, _server = sandbox
+    store.escalate(row["id"], member=row["escalated_by"], reason=row["escalation_reason"])
+    wait_for(lambda: accepted(store), what="callback")
+    run_worker(app)
+    sent = fake_anthropic.message_requests()
+    assert len(sent) == 1
+    for secret in row["expected"]["secrets"]:
+        assert secret not in sent[0].raw, f"{secret!r} reached the model"
+
+
+def test_forged_signature_and_foreign_key_url_are_refused(baton, sandbox):
+    _app, _live, _token = baton
+    store, _server = sandbox
+    store.escalate(107255, member="kpatel")
+    wait_for(lambda: accepted(store), what="callback")
+    genuine = store.deliveries[0]
+    signature = genuine.headers["x-content-signature"]
+    forged = requests.post(
+        genuine.url,
+        data=genuine.body,
+        headers={"Content-Type": "application/json", "x-content-signature": "AAAA" + signature[4:]},
+    )
+    assert forged.status_code == 401
+    assert forged.json()["error"]["code"] == "invalid_signature"
+    body = json.loads(genuine.body)
+    body["MessageId"] = "attacker-1"
+    body["Metadata"]["key_url"] = "https://attacker.example/key"
+    foreign = requests.post(genuine.url, json=body, headers={"x-content-signature": signature})
+    assert foreign.status_code == 401
+    unsigned = requests.post(
+        genuine.url, data=genuine.body, headers={"Content-Type": "application/json"}
+    )
+    assert unsigned.status_code == 401

@@ -1,0 +1,5 @@
+"""Job functions used by tests (RQ imports jobs by dotted path)."""
+
+
+def add(a: int, b: int) -> int:
+    return a + b
