@@ -72,7 +72,7 @@ class WebhookRequest:
     """An inbound webhook as received: the raw bytes are what signatures cover."""
 
     body: bytes
-    headers: Mapping[str, str]  # case-insensitive mapping (werkzeug Headers)
+    headers: Any  # a case-insensitive mapping: werkzeug's Headers, or requests' structure
     query: Mapping[str, str]
 
 

@@ -13,7 +13,7 @@ def note_marker(escalation_id: int) -> str:
 
 
 def render_note(escalation: Escalation, handoff: Handoff) -> str:
-    lines = ["Escalation handoff", "", handoff.summary_prose.strip(), ""]
+    lines = [handoff.summary_prose.strip(), ""]
     if handoff.what_we_know:
         lines.append("What we know:")
         lines += [f"- {fact}" for fact in handoff.what_we_know]

@@ -38,6 +38,9 @@ class Tenant(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
     pilot_started_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     verdict_threshold_hours: Mapped[float] = mapped_column(Float, default=1.0)
+    notify_email_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # {"teams": url, "slack": url}, Fernet-encrypted like every other secret
+    chat_webhooks_encrypted: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     connection: Mapped[Connection | None] = relationship(back_populates="tenant", uselist=False)
@@ -252,3 +255,45 @@ class WebhookDelivery(Base):
     delivery_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     escalation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SignInLink(Base):
+    """A per-member panel sign-in link (where the PSA passes no verifiable identity).
+
+    Signed, expiring, exchanged once for a session; only its hash is stored.
+    """
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Notification(Base):
+    """One message per escalation, channel and target: the row makes retries idempotent."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("escalation_id", "channel", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    escalation_id: Mapped[int] = mapped_column(
+        ForeignKey("escalations.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), nullable=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))  # email | teams | slack
+    target: Mapped[str] = mapped_column(String(320))  # an address, or the channel name
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message_ref: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. a chat message id
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -167,7 +167,10 @@ def fallback(snapshot: dict[str, Any], reason: str, *, model: str | None = None)
     """A handoff built from the redacted context alone: honest, useful, low confidence."""
     ticket = snapshot.get("ticket", {}) or {}
     escalation_reason = (snapshot.get("reason") or "").strip()
-    notes = [n for n in snapshot.get("notes", []) if (n.get("text") or "").strip()]
+    notes = [
+        n for n in snapshot.get("notes", [])
+        if (n.get("text") or "").strip() and not n.get("is_reason")  # the reason is listed first
+    ]
     facts: list[str] = []
     if escalation_reason:
         facts.append(f"Escalation reason: {_clip(escalation_reason, 400)}")
@@ -176,7 +179,8 @@ def fallback(snapshot: dict[str, Any], reason: str, *, model: str | None = None)
         if name:
             facts.append(f"Configuration item: {name}")
     for summary in snapshot.get("time_summary", [])[:2]:
-        facts.append(f"{summary.get('member', '?')} logged {summary.get('minutes', 0)} minutes")
+        minutes = round(float(summary.get("minutes") or 0))
+        facts.append(f"{summary.get('member', '?')} logged {minutes} minutes on the ticket")
     for note in reversed(notes[-4:]):
         facts.append(f"{note.get('author') or 'note'}: {_clip(note['text'], 240)}")
     if not facts:

@@ -18,6 +18,7 @@ from adapters.sandbox.adapter import SANDBOX_AUTOTASK_USERNAME
 from adapters.sandbox.autotask import create_autotask_app
 from adapters.sandbox.connectwise import create_connectwise_app
 from adapters.sandbox.store import SandboxStore
+from adapters.sandbox.ui import create_ui_app
 
 CONNECTWISE_MOUNT = "/connectwise"
 AUTOTASK_MOUNT = "/autotask"
@@ -29,7 +30,7 @@ def sandbox_wsgi_app(store: SandboxStore, public_base: str) -> DispatcherMiddlew
     connectwise = create_connectwise_app(store, public_base=public_base + CONNECTWISE_MOUNT)
     autotask = create_autotask_app(store, public_base=public_base + AUTOTASK_MOUNT)
     return DispatcherMiddleware(
-        NotFound(), {CONNECTWISE_MOUNT: connectwise, AUTOTASK_MOUNT: autotask}
+        create_ui_app(store), {CONNECTWISE_MOUNT: connectwise, AUTOTASK_MOUNT: autotask}
     )
 
 
