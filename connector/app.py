@@ -77,6 +77,12 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     )
     app.extensions["baton"] = runtime
 
+    from connector import limits
+
+    limits.init_app(app)
+    from connector import sessions
+
+    sessions.init_app(app)
     _register_blueprints(app)
     register_error_handlers(app)  # after flask-smorest's Api, whose own handler it replaces
 
@@ -109,16 +115,36 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
 
 def _register_blueprints(app: Flask) -> None:
     from connector.api import admin
+    from connector.api import escalations as escalations_api
     from connector.health import bp as health_bp
+    from connector.limits import limiter, member_key
     from connector.webhooks import bp as webhooks_bp
 
+    settings = app.extensions["baton"].settings
     api = Api(app)
-    api.register_blueprint(admin.blp)
-    from connector.api import escalations as escalations_api
+    from connector import stream
+    from connector.api import analytics as analytics_api
+    from connector.api import notifications as notifications_api
+    from connector.api import sessions as sessions_api
+    from connector.api import variants as variants_api
 
-    api.register_blueprint(escalations_api.blp)
+    app.register_blueprint(sessions_api.bp)  # the HTML page a sign-in link opens
+    for blueprint in (
+        admin.blp,
+        escalations_api.blp,
+        analytics_api.blp,
+        sessions_api.blp,
+        stream.blp,
+        variants_api.blp,
+        notifications_api.blp,
+    ):
+        limiter.limit(settings.api_rate_limit, key_func=member_key)(blueprint)
+        api.register_blueprint(blueprint)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
+    from connector.panel.report import bp as report_bp
+
+    app.register_blueprint(report_bp)
     app.extensions["baton"].extras["api"] = api
 
 

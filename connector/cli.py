@@ -124,7 +124,49 @@ def db_upgrade() -> None:
     click.echo("database at head")
 
 
+@click.command("sweep")
+@click.option("--every", type=float, default=0, help="Repeat every N seconds (a clock process).")
+def sweep_command(every: float) -> None:
+    """Re-enqueue lost jobs; finish handoffs stuck past the deadline with the fallback."""
+    import time
+
+    from connector.db import session
+    from connector.sweeper import sweep
+
+    while True:
+        report = sweep().as_dict()
+        session.remove()
+        click.echo(json.dumps(report))
+        if every <= 0:
+            return
+        time.sleep(every)
+
+
+@click.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret under the first CONNECTOR_SECRET_KEY."""
+    from sqlalchemy import select
+
+    from connector.db import session
+    from connector.models import Connection, Tenant
+
+    box = tenant_ops.secret_box()
+    count = 0
+    for connection in session.scalars(select(Connection)):
+        if connection.secrets_encrypted:
+            connection.secrets_encrypted = box.rotate(connection.secrets_encrypted)
+            count += 1
+    for tenant in session.scalars(select(Tenant)):
+        if tenant.chat_webhooks_encrypted:
+            tenant.chat_webhooks_encrypted = box.rotate(tenant.chat_webhooks_encrypted)
+            count += 1
+    session.commit()
+    click.echo(f"re-encrypted {count} stored secret blobs under the first key")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(tenants_cli)
     app.cli.add_command(members_cli)
     app.cli.add_command(db_upgrade)
+    app.cli.add_command(sweep_command)
+    app.cli.add_command(rotate_keys)

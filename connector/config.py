@@ -58,6 +58,11 @@ class Settings:
     prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     run_embedded_worker: bool = True
     sandbox: bool = False  # mount the sandbox PSA and seed a sandbox tenant (embedded demo)
+    # How long past the AI deadline a pending handoff may wait for its job (PSA reads included)
+    # before the sweeper finishes it with the fallback.
+    sweep_grace_seconds: float = 30.0
+    webhook_rate_limit: str = "1200/minute"  # per tenant
+    api_rate_limit: str = "600/minute"  # per member
 
     @property
     def embedded(self) -> bool:
@@ -100,6 +105,17 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
         raise ConfigError(f"{name} must be a URL starting with {' or '.join(schemes)}")
     return raw.strip()
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate like '600/minute', not {raw!r}") from None
+    return raw
 
 
 def parse_smtp_url(raw: str | None) -> SMTPSettings | None:
@@ -197,6 +213,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ),
         run_embedded_worker=_bool(env, "CONNECTOR_EMBEDDED_WORKER", default=True),
         sandbox=_bool(env, "CONNECTOR_SANDBOX", default=embedded),
+        sweep_grace_seconds=_float(env, "CONNECTOR_SWEEP_GRACE_SECONDS", 30.0, minimum=0.0),
+        webhook_rate_limit=_rate(env, "CONNECTOR_WEBHOOK_RATE_LIMIT", "1200/minute"),
+        api_rate_limit=_rate(env, "CONNECTOR_API_RATE_LIMIT", "600/minute"),
     )
     return settings.with_overrides(**overrides) if overrides else settings
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 from flask import Flask
 from sqlalchemy import select
@@ -24,6 +26,9 @@ SANDBOX_MEMBERS = (
 )
 
 
+SWEEP_EVERY_SECONDS = 30
+
+
 def start_worker(app: Flask) -> None:
     from connector import jobs
     from connector.queue import EmbeddedWorker
@@ -31,6 +36,23 @@ def start_worker(app: Flask) -> None:
     runtime = app.extensions["baton"]
     jobs.use_app(app)
     runtime.worker = EmbeddedWorker(runtime.redis).start()
+    threading.Thread(target=_sweep_forever, args=(app,), name="baton-sweeper", daemon=True).start()
+
+
+def _sweep_forever(app: Flask) -> None:
+    """Embedded mode's clock: the same sweep `flask sweep --every` runs in production."""
+    from connector.db import session as db_session
+    from connector.sweeper import sweep
+
+    while True:
+        time.sleep(SWEEP_EVERY_SECONDS)
+        with app.app_context():
+            try:
+                sweep()
+            except Exception:
+                log.exception("sweep failed")
+            finally:
+                db_session.remove()
 
 
 def mount_sandbox(app: Flask) -> None:

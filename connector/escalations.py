@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from adapters.base import AdapterError, Ticket, TicketContext, TicketEvent
+from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
-from connector import events, summary
+from connector import events, notify, summary
 from connector import tenants as tenant_ops
 from connector.db import session, utcnow
 from connector.handoff_text import note_marker, render_note
@@ -126,6 +126,12 @@ def record(
             raise
         return Recorded(existing, created=False)
     step(escalation.id, "recorded", tenant=tenant.slug, ticket=event.ticket_id, source=source)
+    events.publish(
+        runtime().redis,
+        tenant.id,
+        "escalation.created",
+        {"escalation_id": escalation.id, "ticket_id": event.ticket_id, "source": source},
+    )
     return Recorded(escalation, created=True)
 
 
@@ -154,6 +160,8 @@ def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:
     )
     if enqueued:
         step(escalation_id, "enqueued")
+    # The seniors hear at once, on their own queue; it never raises into the handoff's path.
+    notify.enqueue(escalation_id, replace_dead=replace_dead)
     return enqueued
 
 
@@ -204,7 +212,13 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
         step(escalation.id, "context_failed", level=logging.WARNING, error=str(exc)[:300])
         if exc.retryable and not final_attempt and not deadline_passed(escalation, handoff):
             raise
-        ticket_context = _context_from_row(escalation)
+        # Without the ticket the model would only guess: finish honestly, without a call.
+        snapshot = {"ticket": {"title": escalation.ticket_title}, "reason": escalation.reason or ""}
+        result = summary.fallback(snapshot, f"the ticket could not be read from the PSA ({exc})")
+        if finish(escalation, result):
+            enqueue_write_back(escalation.id)
+        session.refresh(handoff)
+        return handoff
     material = context_builder.build_source(
         ticket_context,
         reason=escalation.reason,
@@ -268,16 +282,8 @@ def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
             {"escalation_id": escalation.id, "state": result.state},
         )
         step(escalation.id, "handoff_saved", state=result.state)
+        notify.enqueue_follow_up(escalation)  # chat messages sent so far get the likely cause
     return bool(saved)
-
-
-def _context_from_row(escalation: Escalation) -> TicketContext:
-    """What Baton knows without the PSA: enough for an honest fallback."""
-    return TicketContext(
-        ticket=Ticket(
-            id=escalation.ticket_id, title=escalation.ticket_title, number=escalation.ticket_number
-        )
-    )
 
 
 def write_back(escalation_id: int) -> str | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 STEP_LOGGER = logging.getLogger("baton.steps")
+# Access logs carry URLs; a sign-in link's token must never reach a log line.
+URL_SECRETS = re.compile(r"(?i)\b(token|key|secret|signature|memberhash)=[^&\s\"']+")
 
 
 class JSONFormatter(logging.Formatter):
@@ -17,7 +20,7 @@ class JSONFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": URL_SECRETS.sub(r"\1=[redacted]", record.getMessage()),
         }
         fields = getattr(record, "fields", None)
         if fields:

@@ -168,7 +168,8 @@ def fallback(snapshot: dict[str, Any], reason: str, *, model: str | None = None)
     ticket = snapshot.get("ticket", {}) or {}
     escalation_reason = (snapshot.get("reason") or "").strip()
     notes = [
-        n for n in snapshot.get("notes", [])
+        n
+        for n in snapshot.get("notes", [])
         if (n.get("text") or "").strip() and not n.get("is_reason")  # the reason is listed first
     ]
     facts: list[str] = []

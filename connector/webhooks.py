@@ -14,6 +14,7 @@ from connector import tenants as tenant_ops
 from connector.app import MAX_BODY_BYTES
 from connector.db import session
 from connector.errors import APIError, error_response
+from connector.limits import limiter, webhook_key
 from connector.logs import step
 from connector.models import Tenant, WebhookDelivery
 
@@ -53,7 +54,12 @@ def _refuse(tenant: Tenant | None, slug: str, vendor: str, status: int, code: st
     return error_response(status, code, message)
 
 
+def _webhook_rate() -> str:
+    return current_app.extensions["baton"].settings.webhook_rate_limit
+
+
 @bp.post("/webhooks/<vendor>/<slug>")
+@limiter.limit(_webhook_rate, key_func=webhook_key)
 def receive(vendor: str, slug: str):
     started = time.perf_counter()
     try:

@@ -9,110 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from rq import SimpleWorker
 
-from adapters.sandbox import SandboxStore, serve_sandbox
-from connector.queue import QUEUE_NAMES, queue
 from tests.corpus import load_corpus
+from tests.integration.pipeline import (
+    accepted,
+    audit_reasons,
+    baton_notes,
+    escalation_ids,
+    run_worker,
+    wait_for,
+)
 
 SECRET_TICKETS = [row for row in load_corpus() if row["expected"]["secrets"]]
-
-
-@pytest.fixture
-def sandbox():
-    store = SandboxStore()
-    server = serve_sandbox(store)
-    yield store, server
-    server.stop()
-
-
-@pytest.fixture
-def baton(app_factory, live_server_factory, admin_headers, sandbox):
-    """Baton over HTTP: a ConnectWise tenant connected to the sandbox, its callback installed."""
-    store, server = sandbox
-    app = app_factory()
-    live = live_server_factory(app)
-    runtime = app.extensions["baton"]
-    runtime.settings = runtime.settings.with_overrides(public_url=live.url)
-    api = requests.Session()
-    api.headers.update(admin_headers)
-    created = api.post(
-        f"{live.url}/api/v1/admin/tenants",
-        json={
-            "slug": "acme",
-            "name": "Acme MSP",
-            "vendor": "connectwise",
-            "escalation_statuses": ["Escalated"],
-        },
-    )
-    assert created.status_code == 201, created.text
-    connected = api.put(
-        f"{live.url}/api/v1/admin/tenants/acme/connection",
-        json={
-            "site": server.connectwise_site,
-            "company_id": "baton-sandbox",
-            "public_key": store.public_key,
-            "private_key": store.private_key,
-            "client_id": "00000000-0000-4000-8000-000000000000",
-        },
-    )
-    assert connected.status_code == 200, connected.text
-    installed = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
-    assert installed.status_code == 200, installed.text
-    again = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
-    assert again.json()["created"] is False and len(store.callbacks()) == 1
-    member = api.post(
-        f"{live.url}/api/v1/admin/tenants/acme/members",
-        json={
-            "psa_member_id": "sseniorr",
-            "name": "Sam Senior",
-            "email": "sam@example.com",
-            "role": "engineer",
-        },
-    ).json()
-    return app, live, member["token"]
-
-
-def run_worker(app) -> None:
-    connection = app.extensions["baton"].redis
-    SimpleWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection).work(
-        burst=True, logging_level="WARNING"
-    )
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def baton_notes(store: SandboxStore, ticket_id: int):
-    return [n for n in store.notes(ticket_id) if "[baton-handoff" in n.text]
-
-
-def accepted(store: SandboxStore) -> list:
-    return [d for d in store.deliveries if d.status == 202]
-
-
-def escalation_ids(app) -> list[int]:
-    from sqlalchemy import select
-
-    from connector.db import session
-    from connector.models import Escalation
-
-    with app.app_context():
-        return list(session.scalars(select(Escalation.id).order_by(Escalation.id)))
-
-
-def audit_reasons(app) -> list[str]:
-    from sqlalchemy import select
-
-    from connector.db import session
-    from connector.models import WebhookDelivery
-
-    with app.app_context():
-        return list(session.scalars(select(WebhookDelivery.reason).order_by(WebhookDelivery.id)))
 
 
 def test_escalated_ticket_becomes_a_ready_handoff_and_one_internal_note(

@@ -1,0 +1,64 @@
+"""Fixtures for end-to-end tests: a sandbox PSA, and Baton over HTTP connected to it."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from adapters.sandbox import serve_sandbox
+from adapters.sandbox.store import SandboxStore
+
+
+@pytest.fixture
+def sandbox():
+    store = SandboxStore()
+    server = serve_sandbox(store)
+    yield store, server
+    server.stop()
+
+
+@pytest.fixture
+def baton(app_factory, live_server_factory, admin_headers, sandbox):
+    """Baton over HTTP: a ConnectWise tenant connected to the sandbox, its callback installed."""
+    store, server = sandbox
+    app = app_factory()
+    live = live_server_factory(app)
+    runtime = app.extensions["baton"]
+    runtime.settings = runtime.settings.with_overrides(public_url=live.url)
+    api = requests.Session()
+    api.headers.update(admin_headers)
+    created = api.post(
+        f"{live.url}/api/v1/admin/tenants",
+        json={
+            "slug": "acme",
+            "name": "Acme MSP",
+            "vendor": "connectwise",
+            "escalation_statuses": ["Escalated"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    connected = api.put(
+        f"{live.url}/api/v1/admin/tenants/acme/connection",
+        json={
+            "site": server.connectwise_site,
+            "company_id": "baton-sandbox",
+            "public_key": store.public_key,
+            "private_key": store.private_key,
+            "client_id": "00000000-0000-4000-8000-000000000000",
+        },
+    )
+    assert connected.status_code == 200, connected.text
+    installed = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
+    assert installed.status_code == 200, installed.text
+    again = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
+    assert again.json()["created"] is False and len(store.callbacks()) == 1
+    member = api.post(
+        f"{live.url}/api/v1/admin/tenants/acme/members",
+        json={
+            "psa_member_id": "sseniorr",
+            "name": "Sam Senior",
+            "email": "sam@example.com",
+            "role": "engineer",
+        },
+    ).json()
+    return app, live, member["token"]
