@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -280,6 +280,7 @@ def _shorten(text: str, limit: int = NOTE_MAX_CHARS) -> str:
 
 class AutotaskAdapter:
     vendor = "autotask"
+    status_by: Literal["name", "id"] = "id"
 
     def __init__(
         self,

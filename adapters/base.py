@@ -189,6 +189,8 @@ class PSAAdapter(Protocol):
     """What every vendor implements. Constructed with the tenant's decrypted settings."""
 
     vendor: str
+    # What TicketEvent.status carries: a status "name" (ConnectWise) or a picklist "id" (Autotask).
+    status_by: Literal["name", "id"]
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Raise WebhookRejected unless the request is signed by the PSA."""

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -151,6 +151,7 @@ def _condition_string(value: str) -> str:
 
 class ConnectWiseAdapter:
     vendor = "connectwise"
+    status_by: Literal["name", "id"] = "name"
 
     def __init__(
         self,

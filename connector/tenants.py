@@ -169,6 +169,7 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
     """Register Baton's webhook on the PSA; a secret the PSA needs is kept encrypted."""
     psa = adapter(tenant)
     try:
+        resolve_escalation_statuses(tenant, psa)
         result = psa.install_webhook(webhook_url(tenant))
     except AdapterError as exc:
         raise APIError(502, "psa_error", str(exc)) from None
@@ -183,3 +184,29 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
         connection.secrets_encrypted = secret_box().encrypt_json(stored)
     session.commit()
     return {"id": result.id, "url": result.url, "active": result.active, "created": result.created}
+
+
+def resolve_escalation_statuses(tenant: Tenant, psa: PSAAdapter) -> None:
+    """Store statuses the way the PSA's webhooks name them: an admin may type Autotask status
+    names, but its webhooks carry picklist ids, read here from the PSA's own list."""
+    if psa.status_by != "id":
+        return
+    options = psa.list_statuses()
+    by_name = {option.name.casefold(): option.id for option in options}
+    ids = {option.id for option in options}
+    resolved = []
+    for status in tenant.escalation_statuses:
+        if status in ids:
+            resolved.append(status)
+        elif status.casefold() in by_name:
+            resolved.append(by_name[status.casefold()])
+        else:
+            raise APIError(
+                422,
+                "invalid_request",
+                f"escalation_statuses: {status!r} is not a status of this PSA "
+                f"(it has: {', '.join(sorted(o.name for o in options))})",
+            )
+    if resolved != tenant.escalation_statuses:
+        tenant.escalation_statuses = resolved
+        session.commit()

@@ -873,7 +873,9 @@ def create_autotask_app(store: SandboxStore, *, public_base: str) -> Flask:
             state.statuses[ticket_id] = t.status
             if before == t.status:
                 return  # Autotask fires for a change of a subscribed field, not for any save
-            hooks = [dict(w) for _, w in sorted(state.webhooks.items())]
+            hooks = [dict(w) for _, w in sorted(state.webhooks.items()) if w["isActive"]]
+            if not hooks:
+                return
             fields = [dict(f) for f in state.webhook_fields.values()]
             excluded = [dict(r) for r in state.excluded.values()]
         person = _member_id(store, actor)
