@@ -18,7 +18,7 @@ from tests.integration.pipeline import accepted, baton_notes, escalation_ids, ru
 
 @pytest.fixture
 def autotask_baton(app_factory, live_server_factory, admin_headers, sandbox):
-    store, server = sandbox
+    _store, server = sandbox
     app = app_factory()
     live = live_server_factory(app)
     runtime = app.extensions["baton"]
