@@ -12,12 +12,12 @@ from typing import Any
 
 import redis
 from flask import Flask, request
-from flask_smorest import Api
 from sqlalchemy import Engine
+from werkzeug.routing import IntegerConverter
 
 from connector import db
 from connector.config import Settings, load_settings, new_token
-from connector.errors import register_error_handlers
+from connector.errors import BatonApi, register_error_handlers
 from connector.logs import configure_logging
 from connector.security import SecretBox
 from connector.telemetry import Telemetry
@@ -25,6 +25,12 @@ from connector.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # webhooks and API bodies: 1 MiB, answered 413 beyond
+
+
+class DatabaseIdConverter(IntegerConverter):
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 @dataclass
@@ -79,6 +85,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
 
     from connector import limits
 
+    # Ids are 32-bit in the database: a larger one in a URL is simply not found (404).
+    app.url_map.converters["int"] = DatabaseIdConverter
     limits.init_app(app)
     from connector import sessions
 
@@ -121,9 +129,10 @@ def _register_blueprints(app: Flask) -> None:
     from connector.webhooks import bp as webhooks_bp
 
     settings = app.extensions["baton"].settings
-    api = Api(app)
+    api = BatonApi(app)
     from connector import stream
     from connector.api import analytics as analytics_api
+    from connector.api import console as console_api
     from connector.api import notifications as notifications_api
     from connector.api import sessions as sessions_api
     from connector.api import variants as variants_api
@@ -137,14 +146,20 @@ def _register_blueprints(app: Flask) -> None:
         stream.blp,
         variants_api.blp,
         notifications_api.blp,
+        console_api.blp,
     ):
         limiter.limit(settings.api_rate_limit, key_func=member_key)(blueprint)
         api.register_blueprint(blueprint)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
+    from connector.panel.console import bp as console_page_bp
     from connector.panel.report import bp as report_bp
+    from connector.panel.views import bp as panel_bp
+
+    app.register_blueprint(panel_bp)  # the panel's pages: /panel/, handoff, escalate
 
     app.register_blueprint(report_bp)
+    app.register_blueprint(console_page_bp)  # /panel/admin
     app.extensions["baton"].extras["api"] = api
 
 

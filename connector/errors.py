@@ -5,7 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
+from flask_smorest import Api
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import HTTPException
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(
+        required=True, metadata={"description": "machine-readable, e.g. unknown_tenant"}
+    )
+    message = fields.String(required=True, metadata={"description": "for people"})
+
+
+class ErrorSchema(Schema):
+    """Every error: {"error": {"code", "message"}}, with context beside it where useful
+    (e.g. `claimed_by` on a lost claim, `fields` on a 422)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class BatonApi(Api):
+    """flask-smorest, documenting Baton's error shape instead of its own."""
+
+    ERROR_SCHEMA = ErrorSchema
 
 
 class APIError(Exception):

@@ -39,12 +39,29 @@ def write_back_job_id(escalation_id: int) -> str:
     return f"writeback-{escalation_id}"
 
 
+def notify_job_id(escalation_id: int) -> str:
+    return f"notify-{escalation_id}"
+
+
+def chat_follow_up_job_id(escalation_id: int) -> str:
+    return f"chat-follow-up-{escalation_id}"
+
+
 def handoff_retry() -> Retry:
     return Retry(max=3, interval=[1, 3, 8])
 
 
 def write_back_retry() -> Retry:
     return Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
+
+
+def notify_retry() -> Retry:
+    # An SMTP server or chat endpoint down for up to about an hour still gets its messages.
+    return Retry(max=6, interval=[10, 30, 120, 300, 900, 1800])
+
+
+def chat_follow_up_retry() -> Retry:
+    return Retry(max=4, interval=[10, 60, 300, 900])
 
 
 def _final_attempt() -> bool:
@@ -65,3 +82,17 @@ def run_write_back(escalation_id: int) -> str | None:
 
     with app_context():
         return escalations.write_back(escalation_id)
+
+
+def run_notifications(escalation_id: int) -> None:
+    from connector import notify
+
+    with app_context():
+        notify.deliver(escalation_id)
+
+
+def run_chat_follow_up(escalation_id: int) -> None:
+    from connector import notify
+
+    with app_context():
+        notify.follow_up(escalation_id)

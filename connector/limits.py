@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -21,7 +21,8 @@ def webhook_key() -> str:
 
 def member_key() -> str:
     """The caller's token or session, hashed; the address only for anonymous callers."""
-    credential = request.headers.get("Authorization") or request.cookies.get("session")
+    cookie = request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "session"))
+    credential = request.headers.get("Authorization") or cookie
     if credential:
         return "member:" + hashlib.sha256(credential.encode()).hexdigest()[:32]
     return "addr:" + (get_remote_address() or "unknown")

@@ -18,15 +18,16 @@ from rq.job import Job, JobStatus
 from rq.worker import Worker
 from sqlalchemy import select
 
-from connector import escalations, jobs, summary
+from connector import escalations, jobs, notify, summary
 from connector.db import session, utcnow
 from connector.logs import step
-from connector.models import TERMINAL_STATES, Escalation, Handoff
+from connector.models import TERMINAL_STATES, Escalation, Handoff, Notification
 
 log = logging.getLogger(__name__)
 
 # Write-backs are retried by the sweep for this long; then the PSA is considered unreachable.
 WRITE_BACK_HORIZON = timedelta(days=2)
+MAX_NOTIFY_ATTEMPTS = 10
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
 
 
@@ -35,12 +36,14 @@ class SweepReport:
     requeued: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     write_backs: list[int] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[int]]:
         return {
             "requeued": self.requeued,
             "finished_with_fallback": self.finished,
             "write_backs_requeued": self.write_backs,
+            "notifications_requeued": self.notifications,
         }
 
 
@@ -108,6 +111,22 @@ def sweep() -> SweepReport:
         if not job_alive(connection, jobs.write_back_job_id(escalation.id)):
             escalations.enqueue_write_back(escalation.id, replace_dead=True)
             report.write_backs.append(escalation.id)
+
+    # Messages to seniors whose job was lost; a message that keeps failing is given up on.
+    unsent = session.scalars(
+        select(Notification.escalation_id)
+        .distinct()
+        .join(Escalation, Escalation.id == Notification.escalation_id)
+        .where(
+            Notification.state != "sent",
+            Notification.attempts < MAX_NOTIFY_ATTEMPTS,
+            Escalation.received_at > now - WRITE_BACK_HORIZON,
+        )
+    ).all()
+    for escalation_id in unsent:
+        if not job_alive(connection, jobs.notify_job_id(escalation_id)):
+            notify.enqueue(escalation_id, replace_dead=True)
+            report.notifications.append(escalation_id)
 
     for escalation_id in report.requeued:
         step(escalation_id, "sweep_requeued", level=logging.WARNING)

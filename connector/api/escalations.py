@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import selectinload
 
-from connector.auth import current_member
-from connector.db import session
+from adapters.base import AdapterError, TicketEvent
+from connector import escalations, events
+from connector import tenants as tenant_ops
+from connector.auth import current_member, require_senior
+from connector.db import session, utcnow
 from connector.errors import APIError
-from connector.models import Escalation, Member
+from connector.logs import step
+from connector.models import Action, Escalation, EscalationRead, Handoff, Member, TicketState
 
 blp = Blueprint(
     "escalations",
@@ -37,6 +47,10 @@ class HandoffSchema(Schema):
     suggested_steps = fields.List(fields.String())
     confidence = fields.String(allow_none=True)
     model = fields.String(allow_none=True)
+    started_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "when this generation began (regenerate resets it)"},
+    )
     generated_at = fields.DateTime(allow_none=True)
     failure_reason = fields.String(allow_none=True)
 
@@ -57,6 +71,54 @@ class EscalationSchema(Schema):
     handoff = fields.Nested(HandoffSchema)
     claim = fields.Nested(ClaimSchema, allow_none=True)
     first_action_at = fields.DateTime(allow_none=True)
+
+
+ACTION_KINDS = ("step_used", "note_posted", "variant_copied", "variant_published", "ticket_opened")
+
+
+class QueueQuerySchema(Schema):
+    state = fields.String(load_default="open", validate=validate.OneOf(["open", "claimed", "all"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class QueueItemSchema(EscalationSchema):
+    age_seconds = fields.Integer(metadata={"description": "seconds since it was escalated"})
+    unread = fields.Boolean(metadata={"description": "this member has not opened it yet"})
+
+
+class QueueSchema(Schema):
+    items = fields.List(fields.Nested(QueueItemSchema))
+
+
+class ClaimConflictSchema(Schema):
+    error = fields.Dict()
+    claimed_by = fields.String()
+    claimed_at = fields.DateTime()
+
+
+class ActionCreateSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(ACTION_KINDS))
+    detail = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ActionSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    detail = fields.String()
+    created_at = fields.DateTime()
+    first_action_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the escalation's first action after its claim"}
+    )
+
+
+class EscalateSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=4000),
+            validate.Predicate("strip", error="must not be blank"),
+        ],
+    )
 
 
 def load_escalation(escalation_id: int, member: Member) -> Escalation:
@@ -86,6 +148,7 @@ def handoff_view(escalation: Escalation) -> dict[str, Any]:
             "model": None,
             "generated_at": None,
             "failure_reason": None,
+            "started_at": None,
         }
     return {
         "state": handoff.state,
@@ -96,6 +159,7 @@ def handoff_view(escalation: Escalation) -> dict[str, Any]:
         "suggested_steps": handoff.suggested_steps,
         "confidence": handoff.confidence,
         "model": handoff.model,
+        "started_at": handoff.started_at,
         "generated_at": handoff.generated_at,
         "failure_reason": handoff.failure_reason,
     }
@@ -136,3 +200,259 @@ class EscalationDetail(MethodView):
     def get(self, escalation_id: int):
         """One escalation and its handoff"""
         return escalation_view(load_escalation(escalation_id, current_member()))
+
+
+@blp.route("/escalations")
+class Queue(MethodView):
+    @blp.arguments(QueueQuerySchema, location="query")
+    @blp.response(200, QueueSchema)
+    def get(self, args: dict[str, Any]):
+        """The queue, newest first: seniors see the tenant's, technicians their own"""
+        member = current_member()
+        query = (
+            select(Escalation)
+            .where(Escalation.tenant_id == member.tenant_id)
+            .options(selectinload(Escalation.handoff), selectinload(Escalation.claimed_by))
+        )
+        if not member.is_senior:
+            query = query.where(Escalation.escalated_by_member_id == member.id)
+        if args["state"] == "open":
+            query = query.where(Escalation.claimed_at.is_(None))
+        elif args["state"] == "claimed":
+            query = query.where(Escalation.claimed_at.is_not(None))
+        query = query.order_by(Escalation.received_at.desc(), Escalation.id.desc())
+        rows = session.scalars(query.limit(args["limit"])).all()
+        read = set(
+            session.scalars(
+                select(EscalationRead.escalation_id).where(
+                    EscalationRead.member_id == member.id,
+                    EscalationRead.escalation_id.in_([row.id for row in rows]),
+                )
+            )
+        )
+        now = utcnow()
+        items = [
+            {
+                **escalation_view(row),
+                "age_seconds": max(0, int((now - row.received_at).total_seconds())),
+                "unread": row.id not in read,
+            }
+            for row in rows
+        ]
+        return {"items": items}
+
+
+def _mark_read(escalation: Escalation, member: Member) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(EscalationRead)
+        .values(escalation_id=escalation.id, member_id=member.id, read_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["escalation_id", "member_id"])
+    )
+    session.commit()
+
+
+def _publish(escalation: Escalation, kind: str, data: dict[str, Any]) -> None:
+    redis = current_app.extensions["baton"].redis
+    events.publish(redis, escalation.tenant_id, kind, {"escalation_id": escalation.id, **data})
+
+
+@blp.route("/escalations/<int:escalation_id>/claim")
+class Claim(MethodView):
+    @blp.response(200, EscalationSchema)
+    @blp.alt_response(409, schema=ClaimConflictSchema, description="someone else picked it up")
+    def post(self, escalation_id: int):
+        """Pick up an escalation (engineer or admin); the first claim wins"""
+        member = current_member()
+        require_senior(member)
+        escalation = load_escalation(escalation_id, member)
+        # One conditional UPDATE decides: of fifty seniors clicking at once, one row changes.
+        won: int = session.execute(  # type: ignore[attr-defined]
+            update(Escalation)
+            .where(Escalation.id == escalation.id, Escalation.claimed_at.is_(None))
+            .values(claimed_by_member_id=member.id, claimed_at=utcnow())
+        ).rowcount
+        session.commit()
+        session.expire(escalation)
+        if not won and escalation.claimed_by_member_id != member.id:
+            holder = escalation.claimed_by
+            name = holder.name if holder else "a former member"
+            claimed_at = escalation.claimed_at
+            raise APIError(
+                409,
+                "already_claimed",
+                f"Already picked up by {name}",
+                claimed_by=name,
+                claimed_at=claimed_at.isoformat() if claimed_at else None,
+            )
+        _mark_read(escalation, member)
+        if won:
+            step(escalation.id, "claimed", member=member.id)
+            _publish(
+                escalation,
+                "escalation.claimed",
+                {
+                    "member_id": member.id,
+                    "claimed_by": member.name,
+                    "claimed_at": escalation.claimed_at,
+                },
+            )
+        return escalation_view(escalation)
+
+
+@blp.route("/escalations/<int:escalation_id>/read")
+class Read(MethodView):
+    @blp.response(204)
+    def post(self, escalation_id: int):
+        """Mark an escalation read for the calling member"""
+        member = current_member()
+        _mark_read(load_escalation(escalation_id, member), member)
+
+
+def record_action(escalation: Escalation, member: Member, kind: str, detail: str) -> Action:
+    """Record an action; the claimer's first one after the claim sets first_action_at."""
+    action = Action(
+        escalation_id=escalation.id,
+        member_id=member.id,
+        kind=kind,
+        detail=detail,
+        created_at=utcnow(),
+    )
+    session.add(action)
+    session.execute(
+        update(Escalation)
+        .where(
+            Escalation.id == escalation.id,
+            Escalation.first_action_at.is_(None),
+            Escalation.claimed_at.is_not(None),
+            Escalation.claimed_by_member_id == member.id,
+        )
+        .values(first_action_at=action.created_at)
+    )
+    session.commit()
+    session.expire(escalation)
+    return action
+
+
+@blp.route("/escalations/<int:escalation_id>/actions")
+class Actions(MethodView):
+    @blp.arguments(ActionCreateSchema)
+    @blp.response(201, ActionSchema)
+    def post(self, data: dict[str, Any], escalation_id: int):
+        """Record what a member did; the claimer's first action after the claim is the metric"""
+        member = current_member()
+        escalation = load_escalation(escalation_id, member)
+        action = record_action(escalation, member, data["kind"], data["detail"])
+        return {
+            "id": action.id,
+            "kind": action.kind,
+            "detail": action.detail,
+            "created_at": action.created_at,
+            "first_action_at": escalation.first_action_at,
+        }
+
+
+@blp.route("/escalations/<int:escalation_id>/regenerate")
+class Regenerate(MethodView):
+    @blp.response(202, EscalationSchema)
+    def post(self, escalation_id: int):
+        """A new one-call handoff (engineer or admin); the ticket keeps its one note"""
+        member = current_member()
+        require_senior(member)
+        escalation = load_escalation(escalation_id, member)
+        now = utcnow()
+        if escalation.handoff is None:  # a legacy row: generate on demand
+            session.add(Handoff(escalation_id=escalation.id, state="pending", started_at=now))
+        else:
+            session.execute(
+                update(Handoff)
+                .where(Handoff.escalation_id == escalation.id)
+                .values(
+                    state="pending",
+                    source=None,
+                    summary_prose="",
+                    what_we_know=[],
+                    likely_cause="",
+                    suggested_steps=[],
+                    confidence=None,
+                    model=None,
+                    generated_at=None,
+                    failure_reason=None,
+                    started_at=now,  # a fresh deadline for the new call
+                )
+            )
+        session.commit()
+        session.expire_all()
+        step(escalation.id, "regenerate_requested", member=member.id)
+        # Published before the enqueue, so that a quick worker's handoff.ready comes after it.
+        _publish(escalation, "handoff.pending", {"state": "pending"})
+        escalations.enqueue_pipeline(escalation.id, replace_dead=True)
+        return escalation_view(escalation)
+
+
+def _already_escalated(member: Member, ticket_id: str) -> APIError:
+    latest = session.scalar(
+        select(Escalation.id)
+        .where(Escalation.tenant_id == member.tenant_id, Escalation.ticket_id == ticket_id)
+        .order_by(Escalation.received_at.desc(), Escalation.id.desc())
+        .limit(1)
+    )
+    return APIError(
+        409,
+        "already_escalated",
+        f"ticket {ticket_id} is already escalated",
+        escalation_id=latest,
+    )
+
+
+@blp.route("/tickets/<ticket_id>/escalate")
+class EscalateTicket(MethodView):
+    @blp.arguments(EscalateSchema)
+    @blp.response(201, EscalationSchema)
+    def post(self, data: dict[str, Any], ticket_id: str):
+        """Escalate a ticket from the panel: the PSA status changes, then the same pipeline"""
+        member = current_member()
+        tenant = member.tenant
+        ticket_id = ticket_id.strip()
+        if not ticket_id or len(ticket_id) > 64:
+            raise APIError(422, "invalid_request", "ticket_id: 1 to 64 characters")
+        if not tenant.escalation_statuses:
+            raise APIError(409, "not_configured", "the tenant has no escalation status yet")
+        status = tenant.escalation_statuses[0]
+        escalated = session.scalar(
+            select(TicketState.escalated).where(
+                TicketState.tenant_id == tenant.id, TicketState.ticket_id == ticket_id
+            )
+        )
+        if escalated:
+            raise _already_escalated(member, ticket_id)
+        try:
+            tenant_ops.adapter(tenant).set_status(ticket_id, status)
+        except AdapterError as exc:
+            raise APIError(
+                502,
+                "psa_error",
+                f"the PSA did not move ticket {ticket_id} to {status!r}: {exc}",
+            ) from None
+        event = TicketEvent(
+            ticket_id=ticket_id,
+            delivery_key=f"panel:{uuid.uuid4()}",
+            status=status,
+            actor=member.psa_member_id,
+        )
+        recorded = escalations.record(
+            tenant, event, reason=data["reason"].strip(), source="panel", member=member
+        )
+        if recorded.escalation is None:  # the PSA's own webhook got there first
+            raise _already_escalated(member, ticket_id)
+        try:
+            escalations.enqueue_pipeline(recorded.escalation.id)
+        except Exception as exc:  # the row is committed: the sweeper will enqueue it
+            step(
+                recorded.escalation.id,
+                "enqueue_failed",
+                level=logging.WARNING,
+                error=type(exc).__name__,
+            )
+        return escalation_view(recorded.escalation)

@@ -49,7 +49,12 @@ def test_redis_flushed_between_record_and_work_is_recovered_by_the_sweep(
     assert set(handoff_states(app).values()) == {"ready"}
     for ticket in (104512, 105033, 105390):
         assert len(baton_notes(store, ticket)) == 1
-    assert sweep(app) == {"requeued": [], "finished_with_fallback": [], "write_backs_requeued": []}
+    assert sweep(app) == {
+        "requeued": [],
+        "finished_with_fallback": [],
+        "write_backs_requeued": [],
+        "notifications_requeued": [],
+    }
 
 
 def test_sweep_finishes_a_handoff_stuck_past_the_deadline(baton, sandbox, fake_anthropic):

@@ -1,0 +1,1 @@
+"""The embedded panel: server-rendered shells, small JavaScript modules, one stylesheet."""

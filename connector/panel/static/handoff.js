@@ -1,0 +1,393 @@
+// The handoff screen: cause, facts, steps, prose; live from pending to ready; the Conclude area.
+import {
+  api, clear, copyText, el, formatAge, openStream, serverNow, show, showPendingToast, stateBadge,
+  ticketLabel, toast, viewer,
+} from "./common.js";
+
+const root = document.getElementById("handoff");
+const id = Number(root.dataset.escalationId);
+const deadlineSeconds = Number(root.dataset.deadlineSeconds) || 20;
+const LATE_MARGIN_SECONDS = 10; // past deadline + margin the server's word is final
+const POLL_MS = 3000; // the safety net under the live stream while pending
+const LATE_POLL_MS = 15000;
+
+const $ = (name) => document.getElementById(name);
+
+let escalation = null;
+let pendingSince = null; // server-clock ms when the current attempt started
+let late = false;
+let tickTimer = null;
+let pollTimer = null;
+let notesCache = null;
+
+const AUDIENCE_TITLES = {
+  ticket_notes: "Ticket notes",
+  client_update: "Client update",
+  email_draft: "Email draft",
+};
+
+function mine() {
+  return Boolean(escalation.claim && escalation.claim.member_id === viewer.id);
+}
+
+// Someone else has it: this screen shows, it does not act.
+function readOnly() {
+  return Boolean(escalation.claim) && !mine();
+}
+
+function timeOf(iso) {
+  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+}
+
+function paragraphs(node, text) {
+  clear(node);
+  for (const part of String(text || "").split(/\n\s*\n/)) {
+    if (part.trim()) node.append(el("p", { text: part.trim() }));
+  }
+}
+
+// --- loading and the pending placeholder ------------------------------------------------------
+
+async function load() {
+  try {
+    const view = await api(`/api/v1/escalations/${id}`);
+    render(view);
+  } catch (error) {
+    $("handoff-error").textContent = `Could not load this escalation: ${error.message}`;
+    show($("handoff-error"), true);
+  } finally {
+    root.setAttribute("aria-busy", "false");
+  }
+}
+
+function stopTimers() {
+  clearInterval(tickTimer);
+  clearTimeout(pollTimer);
+  tickTimer = pollTimer = null;
+}
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(load, late ? LATE_POLL_MS : POLL_MS);
+}
+
+function tick() {
+  const elapsed = Math.max(0, Math.floor((serverNow() - pendingSince) / 1000));
+  $("pending-elapsed").textContent = String(elapsed);
+  if (!late && elapsed > deadlineSeconds + LATE_MARGIN_SECONDS) {
+    // The placeholder never outlives the deadline: ask the server and show what it says.
+    late = true;
+    clearInterval(tickTimer);
+    tickTimer = null;
+    load();
+  }
+}
+
+function renderPending(handoff) {
+  const started = Date.parse(handoff.started_at || escalation.received_at);
+  if (pendingSince === null || (!Number.isNaN(started) && started > pendingSince)) {
+    pendingSince = Number.isNaN(started) ? serverNow() : started;
+  }
+  show($("fields"), false);
+  if (!late && serverNow() - pendingSince > (deadlineSeconds + LATE_MARGIN_SECONDS) * 1000) {
+    late = true;
+  }
+  if (late) {
+    show($("pending"), false);
+    const box = $("late");
+    clear(box);
+    box.append(
+      el("h2", { text: "The handoff is late" }),
+      el("p", {
+        text: `The server still has no handoff, well past the ${deadlineSeconds} s the AI is given. ` +
+          "Its worker may be down; tell your Baton admin. This page keeps checking, and the ticket " +
+          "itself is in the PSA.",
+      }),
+    );
+    show(box, true);
+  } else {
+    show($("late"), false);
+    show($("pending"), true);
+    if (!tickTimer) tickTimer = setInterval(tick, 1000);
+    tick();
+  }
+  schedulePoll();
+}
+
+// --- the header and the claim -----------------------------------------------------------------
+
+function renderHead() {
+  $("ticket-title").textContent = ticketLabel(escalation);
+  document.title = `${ticketLabel(escalation)} · Baton`;
+  const meta = $("ticket-meta");
+  clear(meta);
+  meta.append(
+    el("span", { text: `Escalated by ${escalation.escalated_by || "someone"}` }),
+    el("span", { text: `${formatAge(Date.parse(escalation.received_at))} ago` }),
+    stateBadge(escalation.handoff.state),
+  );
+  if (escalation.ticket.url && /^https?:\/\//.test(escalation.ticket.url)) {
+    meta.append(el("a", {
+      text: "Open in PSA",
+      attrs: { href: escalation.ticket.url, target: "_blank", rel: "noopener noreferrer" },
+    }));
+  }
+  const reason = $("ticket-reason");
+  reason.textContent = escalation.reason || "";
+  show(reason, Boolean(escalation.reason));
+}
+
+function renderClaim() {
+  const bar = $("claim-bar");
+  clear(bar);
+  bar.className = "claim-bar";
+  if (mine()) {
+    bar.append(el("span", { text: `You picked this up at ${timeOf(escalation.claim.claimed_at)}.` }));
+  } else if (escalation.claim) {
+    bar.classList.add("claim-other");
+    bar.append(el("span", {
+      text: `Picked up by ${escalation.claim.name} at ${timeOf(escalation.claim.claimed_at)}. ` +
+        "You are viewing it read-only.",
+    }));
+  } else if (viewer.senior) {
+    const pick = el("button", { class: "btn btn-primary", text: "Pick up", attrs: { type: "button", id: "pick-up" } });
+    pick.addEventListener("click", () => pickUp(pick));
+    bar.append(el("span", { text: "Nobody has picked this up yet." }), pick);
+  } else {
+    bar.append(el("span", { text: "Waiting for a senior to pick this up." }));
+  }
+  show(bar, true);
+  root.classList.toggle("read-only", readOnly());
+}
+
+async function pickUp(button) {
+  button.disabled = true;
+  try {
+    render(await api(`/api/v1/escalations/${id}/claim`, { method: "POST" }));
+    toast("Picked up: it is yours.");
+  } catch (error) {
+    if (error.status === 409) {
+      toast(`Already picked up by ${error.body.claimed_by || "someone else"}`, "warn", 10);
+      load();
+      return;
+    }
+    toast(`Could not pick it up: ${error.message}`, "error");
+    button.disabled = false;
+  }
+}
+
+// --- the fields -----------------------------------------------------------------------------
+
+function recordAction(kind, detail) {
+  if (readOnly()) return Promise.resolve(null);
+  return api(`/api/v1/escalations/${id}/actions`, { method: "POST", body: { kind, detail } })
+    .catch((error) => toast(`Not recorded: ${error.message}`, "error"));
+}
+
+function renderFields(handoff) {
+  stopTimers();
+  show($("pending"), false);
+  show($("late"), false);
+  const fallback = handoff.state === "fallback";
+  show($("fallback-note"), fallback);
+  $("fallback-reason").textContent = fallback && handoff.failure_reason ? `(Reason: ${handoff.failure_reason}.)` : "";
+  show($("regenerate"), fallback && viewer.senior && !readOnly());
+
+  const confidence = $("confidence");
+  confidence.textContent = handoff.confidence ? `${handoff.confidence} confidence` : "";
+  confidence.className = `badge conf-${handoff.confidence || "none"}`;
+  $("likely-cause").textContent = handoff.likely_cause || "Not known.";
+
+  const facts = $("what-we-know");
+  clear(facts);
+  for (const fact of handoff.what_we_know || []) facts.append(el("li", { text: fact }));
+  if (!facts.firstChild) facts.append(el("li", { class: "muted", text: "Nothing extracted." }));
+
+  const steps = $("steps");
+  const used = new Set([...steps.querySelectorAll(".chip.used")].map((chip) => chip.dataset.step));
+  clear(steps);
+  for (const step of handoff.suggested_steps || []) {
+    const chip = el("button", {
+      class: used.has(step) ? "chip used" : "chip",
+      text: step,
+      attrs: { type: "button", "data-step": step, "aria-label": `Copy step: ${step}` },
+    });
+    chip.addEventListener("click", () => useStep(chip, step));
+    steps.append(el("li", {}, [chip]));
+  }
+  show($("steps-hint"), steps.childElementCount > 0);
+
+  paragraphs($("summary"), handoff.summary_prose);
+  show($("fields"), true);
+  prefetchNotes();
+}
+
+async function useStep(chip, step) {
+  const copied = await copyText(step);
+  chip.classList.add("used");
+  toast(copied ? "Step copied." : "Could not copy; select the text instead.", copied ? "info" : "error", 3);
+  recordAction("step_used", step);
+}
+
+function render(view) {
+  const before = escalation ? escalation.handoff.state : null;
+  escalation = view;
+  renderHead();
+  renderClaim();
+  const handoff = escalation.handoff;
+  if (handoff.state === "pending") {
+    renderPending(handoff);
+  } else {
+    late = false;
+    pendingSince = null;
+    renderFields(handoff);
+    if (before === "pending") {
+      toast(handoff.state === "ready" ? "The handoff is ready." : "The handoff is here, built without the AI.");
+    }
+  }
+}
+
+$("regenerate").addEventListener("click", async () => {
+  const button = $("regenerate");
+  button.disabled = true;
+  try {
+    const view = await api(`/api/v1/escalations/${id}/regenerate`, { method: "POST" });
+    late = false;
+    pendingSince = serverNow();
+    notesCache = null;
+    render(view);
+  } catch (error) {
+    toast(`Could not regenerate: ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// --- Conclude: ticket notes, client update, email draft --------------------------------------
+
+function variantUrl(audience) {
+  return `/api/v1/escalations/${id}/variants/${audience}`;
+}
+
+function variantProblem(audience, error) {
+  if (error.status === 404 && !(error.body.error && error.body.error.code === "unknown_escalation")) {
+    return `${AUDIENCE_TITLES[audience]} is not available on this Baton yet.`;
+  }
+  return `${AUDIENCE_TITLES[audience]}: ${error.message}`;
+}
+
+function prefetchNotes() {
+  if (notesCache) return;
+  api(variantUrl("ticket_notes")).then((data) => { notesCache = data; }).catch(() => {});
+}
+
+async function copyNotes(button) {
+  button.disabled = true;
+  try {
+    const notes = notesCache || (notesCache = await api(variantUrl("ticket_notes")));
+    const copied = await copyText(notes.text);
+    toast(copied ? "Ticket notes copied." : "Could not copy the ticket notes.", copied ? "info" : "error");
+    if (copied) recordAction("variant_copied", "ticket_notes");
+  } catch (error) {
+    toast(variantProblem("ticket_notes", error), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+let shown = null; // the audience in the variant box
+
+async function openVariant(audience, button) {
+  shown = audience;
+  const box = $("variant");
+  $("variant-title").textContent = AUDIENCE_TITLES[audience];
+  for (const name of ["variant-error", "variant-subject", "variant-text", "variant-actions"]) show($(name), false);
+  $("variant-busy-text").textContent = `Writing the ${AUDIENCE_TITLES[audience].toLowerCase()}… the first time takes a few seconds.`;
+  show($("variant-busy"), true);
+  box.setAttribute("aria-busy", "true");
+  show(box, true);
+  button.disabled = true;
+  try {
+    const data = await api(variantUrl(audience));
+    if (shown !== audience) return;
+    if (data.subject) {
+      $("variant-subject").textContent = `Subject: ${data.subject}`;
+      show($("variant-subject"), true);
+    }
+    paragraphs($("variant-text"), data.text);
+    $("variant-text").dataset.text = data.subject ? `Subject: ${data.subject}\n\n${data.text}` : data.text;
+    show($("variant-text"), true);
+    const post = $("variant-post");
+    resetPost(post);
+    show(post, audience === "client_update" && viewer.senior && !readOnly());
+    show($("variant-actions"), true);
+  } catch (error) {
+    if (shown !== audience) return;
+    $("variant-error").textContent = variantProblem(audience, error);
+    show($("variant-error"), true);
+  } finally {
+    button.disabled = false;
+    show($("variant-busy"), false);
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function resetPost(post) {
+  post.disabled = false;
+  post.textContent = "Post to PSA";
+  post.classList.remove("btn-confirm");
+  delete post.dataset.armed;
+}
+
+$("variant-copy").addEventListener("click", async () => {
+  const copied = await copyText($("variant-text").dataset.text || "");
+  toast(copied ? `${AUDIENCE_TITLES[shown]} copied.` : "Could not copy.", copied ? "info" : "error");
+  if (copied) recordAction("variant_copied", shown);
+});
+
+// A client-visible note cannot be taken back: the first click arms, the second posts.
+$("variant-post").addEventListener("click", async () => {
+  const post = $("variant-post");
+  if (!post.dataset.armed) {
+    post.dataset.armed = "1";
+    post.textContent = "Confirm: the client will see it";
+    post.classList.add("btn-confirm");
+    setTimeout(() => { if (post.dataset.armed && !post.disabled) resetPost(post); }, 8000);
+    return;
+  }
+  post.disabled = true;
+  post.textContent = "Posting…";
+  try {
+    await api(`${variantUrl(shown)}/publish`, { method: "POST" });
+    post.textContent = "Posted";
+    toast("Posted to the ticket, visible to the client.");
+  } catch (error) {
+    if (error.status === 409) {
+      post.textContent = "Already posted";
+      toast(error.message, "warn");
+      return;
+    }
+    resetPost(post);
+    toast(`Not posted: ${error.message}`, "error");
+  }
+});
+
+for (const button of document.querySelectorAll("[data-audience]")) {
+  button.addEventListener("click", () => {
+    const audience = button.dataset.audience;
+    if (audience === "ticket_notes") copyNotes(button);
+    else openVariant(audience, button);
+  });
+}
+
+// --- live updates -------------------------------------------------------------------------------
+
+openStream({
+  onOpen: load, // (re)connected: re-read, so nothing missed while away stays stale
+  onEvent(kind, data) {
+    if (Number(data.escalation_id) === id) load();
+  },
+});
+
+showPendingToast();
+load().then(() => api(`/api/v1/escalations/${id}/read`, { method: "POST" }).catch(() => {}));
