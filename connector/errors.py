@@ -74,7 +74,19 @@ def _validation_message(messages: Any) -> tuple[str, Any]:
     return "; ".join(parts) or "invalid request", flat
 
 
+def reject_nul_characters() -> None:
+    """PostgreSQL text cannot hold NUL: refuse it at the door (422), not with a 500 later."""
+    from flask import request
+
+    if request.path.startswith("/api/") and request.content_length:
+        body = request.get_data(cache=True)
+        if b"\\u0000" in body or b"\x00" in body:
+            raise APIError(422, "invalid_request", "values must not contain NUL characters")
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(reject_nul_characters)
+
     @app.errorhandler(APIError)
     def _api_error(exc: APIError):
         return error_response(exc.status, exc.code, exc.message, **exc.extra)

@@ -7,7 +7,7 @@ anything is enqueued; generate() and write_back() are what the RQ jobs run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 
 from flask import current_app
@@ -76,6 +76,9 @@ def record(
     member: Member | None = None,
 ) -> Recorded:
     """Record an escalation if the ticket is entering an escalated status; commit; no enqueue."""
+    # PSA text may hold NUL characters, which PostgreSQL text cannot store.
+    event = replace(event, **{f.name: _text(getattr(event, f.name)) for f in fields(event)})
+    reason = _text(reason) if reason else reason
     existing = find_by_delivery(tenant, event.delivery_key)
     if existing is not None:
         return Recorded(existing, created=False)
@@ -133,6 +136,10 @@ def record(
         {"escalation_id": escalation.id, "ticket_id": event.ticket_id, "source": source},
     )
     return Recorded(escalation, created=True)
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "")
 
 
 def _member_id(tenant: Tenant, psa_member_id: str) -> int | None:

@@ -35,7 +35,9 @@ def _postgres_test_database(base_url: str) -> Iterator[str]:
     """A database of our own per test run, so parallel runs and old tables never interfere."""
     name = f"baton_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(
-        base_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+        base_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

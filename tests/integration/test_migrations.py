@@ -39,7 +39,9 @@ def test_migrations_on_postgresql():
         pytest.fail("DATABASE_URL must point at PostgreSQL for this test (./dev test sets it)")
     name = f"baton_mig_{uuid.uuid4().hex[:8]}"
     admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+        base.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

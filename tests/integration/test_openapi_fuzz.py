@@ -4,6 +4,8 @@ pytest plugin does not load under pytest 9.)"""
 
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -47,7 +49,11 @@ def test_no_server_errors_and_documented_answers(app, client):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=int(os.environ.get("BATON_FUZZ_EXAMPLES", "10")),
+            derandomize=not os.environ.get("BATON_FUZZ_EXAMPLES"),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
         )
         def run(case):
             auth = HEADERS if case.path.startswith("/api/v1/admin/") else member_headers
