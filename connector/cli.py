@@ -6,7 +6,7 @@ import json
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from connector import tenants as tenant_ops
 from connector.errors import APIError
@@ -116,6 +116,7 @@ def add_member(slug: str, psa_member_id: str, name: str, email: str, role: str) 
 
 
 @click.command("db-upgrade")
+@with_appcontext
 def db_upgrade() -> None:
     """Apply database migrations (the Procfile's release step)."""
     from connector.migrate import upgrade
@@ -125,6 +126,7 @@ def db_upgrade() -> None:
 
 
 @click.command("sweep")
+@with_appcontext
 @click.option("--every", type=float, default=0, help="Repeat every N seconds (a clock process).")
 def sweep_command(every: float) -> None:
     """Re-enqueue lost jobs; finish handoffs stuck past the deadline with the fallback."""
@@ -143,6 +145,7 @@ def sweep_command(every: float) -> None:
 
 
 @click.command("rotate-keys")
+@with_appcontext
 def rotate_keys() -> None:
     """Re-encrypt every stored secret under the first CONNECTOR_SECRET_KEY."""
     from sqlalchemy import select

@@ -4,6 +4,7 @@ runs the pipeline against the fake Anthropic server, and one internal note lands
 from __future__ import annotations
 
 import json
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -84,23 +85,31 @@ def test_later_saves_while_escalated_are_not_new_escalations(baton, sandbox, fak
 
 
 def test_duplicate_callback_makes_one_escalation_and_one_model_call(baton, sandbox, fake_anthropic):
+    """The escalation delivered 20 times at once, mixed with an older save delivered late."""
     app, _live, _token = baton
     store, _server = sandbox
+    store.add_note(105390, "Checked the FortiGate logs", author="bwalsh", internal=True)
     store.escalate(105390, member="bwalsh")
-    wait_for(lambda: accepted(store), what="callback")
-    first = store.deliveries[0]
-    headers = {
-        "Content-Type": "application/json",
-        "x-content-signature": first.headers["x-content-signature"],
-    }
+    wait_for(lambda: len(store.deliveries) == 2, what="both callbacks")
+    older, escalated = store.deliveries
+    assert (older.status, escalated.status) == (200, 202)
+    copies = [escalated] * 20 + [older] * 5
+    random.Random(7).shuffle(copies)
 
-    def redeliver(_):
-        return requests.post(first.url, data=first.body, headers=headers, timeout=10)
+    def redeliver(delivery):
+        headers = {
+            "Content-Type": "application/json",
+            "x-content-signature": delivery.headers["x-content-signature"],
+        }
+        return requests.post(delivery.url, data=delivery.body, headers=headers, timeout=10)
 
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(redeliver, range(8)))
-    assert {a.status_code for a in answers} == {202}
-    assert {a.json()["escalation_id"] for a in answers} == set(escalation_ids(app))
+    with ThreadPoolExecutor(25) as pool:
+        answers = list(pool.map(redeliver, copies))
+    escalated_answers = [a for a, d in zip(answers, copies, strict=True) if d is escalated]
+    assert {a.status_code for a in escalated_answers} == {202}
+    assert {a.status_code for a in answers} <= {200, 202}
+    assert {a.json()["escalation_id"] for a in escalated_answers} == set(escalation_ids(app))
+    assert len(escalation_ids(app)) == 1
     run_worker(app)
     assert len(fake_anthropic.message_requests()) == 1
     assert len(baton_notes(store, 105390)) == 1
