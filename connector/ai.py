@@ -204,6 +204,18 @@ def record_call(
     return row
 
 
+def unusable(result: CallResult) -> tuple[str, str | None] | None:
+    """(outcome, problem) when the call gave no usable answer: failed, refused or cut off."""
+    if result.message is None:
+        return result.outcome, result.error
+    stop = getattr(result.message, "stop_reason", None)
+    if stop == "refusal":
+        return "refusal", "the model declined to answer"
+    if stop == "max_tokens":
+        return "truncated", "the answer was cut off at max_tokens"
+    return None
+
+
 def text_of(message: Any) -> str:
     """The answer's text blocks joined; thinking blocks come first on today's models, skip them."""
     return "".join(block.text for block in message.content if getattr(block, "type", "") == "text")

@@ -148,13 +148,9 @@ def generate(
 
 
 def _validate(result: ai.CallResult) -> tuple[HandoffDraft | None, str, str | None]:
-    if result.message is None:
-        return None, result.outcome, result.error
-    stop = getattr(result.message, "stop_reason", None)
-    if stop == "refusal":
-        return None, "refusal", "the model declined to answer"
-    if stop == "max_tokens":
-        return None, "truncated", "the answer was cut off at max_tokens"
+    problem = ai.unusable(result)
+    if problem is not None:
+        return None, *problem
     try:
         return HandoffDraft.model_validate_json(ai.text_of(result.message)), "ok", None
     except ValidationError as exc:

@@ -154,13 +154,9 @@ def rewrite(
 
 
 def _answer(result: ai.CallResult) -> tuple[str | None, str, str | None]:
-    if result.message is None:
-        return None, result.outcome, result.error
-    stop = getattr(result.message, "stop_reason", None)
-    if stop == "refusal":
-        return None, "refusal", "the model declined to answer"
-    if stop == "max_tokens":
-        return None, "truncated", "the answer was cut off at max_tokens"
+    problem = ai.unusable(result)
+    if problem is not None:
+        return None, *problem
     text = clean(ai.text_of(result.message))
     if not text:
         return None, "invalid", "the answer was empty"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from adapters.base import AdapterError, PSAAdapter, StatusOption
 from adapters.fields import CONNECTION_FIELDS
 from connector import tenants as tenant_ops
-from connector.api.admin import ConnectionSchema, MemberCreateSchema, WebhookStateSchema
+from connector.api.admin import ConnectionSchema, ConnectionStateSchema, MemberCreateSchema
 from connector.auth import current_member, require_admin
 from connector.db import session
 from connector.errors import APIError
@@ -49,17 +49,9 @@ class FieldSpecSchema(Schema):
     help = fields.String()
 
 
-class ConnectionViewSchema(Schema):
+class ConnectionViewSchema(ConnectionStateSchema):
     vendor = fields.String()
     fields_ = fields.List(fields.Nested(FieldSpecSchema), data_key="fields")
-    configured = fields.Boolean()
-    settings = fields.Dict(keys=fields.String(), values=fields.String())
-    secrets = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
-        metadata={"description": "'set' or 'not set'; values are never returned"},
-    )
-    webhook = fields.Nested(WebhookStateSchema)
 
 
 class CheckSchema(Schema):

@@ -11,19 +11,9 @@ from flask import Blueprint, current_app, render_template
 
 from connector.auth import current_member
 from connector.errors import APIError
-from connector.models import Tenant
-from connector.panel.policy import content_security_policy
+from connector.panel.policy import page_headers
 
 bp = Blueprint("console_page", __name__, template_folder="templates")
-
-
-def _headers(tenant: Tenant | None) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": content_security_policy(tenant),
-        "Cache-Control": "no-store",  # the page names the member and the tenant
-        "Referrer-Policy": "same-origin",
-        "X-Content-Type-Options": "nosniff",
-    }
 
 
 @bp.get("/panel/admin")
@@ -32,13 +22,13 @@ def admin_console():
         member = current_member()
     except APIError as exc:
         refused = "Sign in to Baton first: open the panel in your PSA, or use your sign-in link."
-        return render_template("admin.html", refused=refused), exc.status, _headers(None)
+        return render_template("admin.html", refused=refused), exc.status, page_headers(None)
     if member.role != "admin":
         refused = "The admin console is for your tenant's Baton admins."
         page = render_template("admin.html", refused=refused, member=member)
-        return page, 403, _headers(member.tenant)
+        return page, 403, page_headers(member.tenant)
     public_url = current_app.extensions["baton"].settings.public_url
     page = render_template(
         "admin.html", refused=None, member=member, tenant=member.tenant, public_url=public_url
     )
-    return page, 200, _headers(member.tenant)
+    return page, 200, page_headers(member.tenant)

@@ -63,3 +63,13 @@ def content_security_policy(tenant: Tenant | None) -> str:
 def message_origins(tenant: Tenant | None) -> list[str]:
     """Exact origins (besides ConnectWise's cloud) whose postMessage replies the panel trusts."""
     return [o for o in psa_origins(tenant) if "*" not in o]
+
+
+def page_headers(tenant: Tenant | None) -> dict[str, str]:
+    """The headers of every panel page: the CSP above, and no caching of pages naming people."""
+    return {
+        "Content-Security-Policy": content_security_policy(tenant),
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+    }

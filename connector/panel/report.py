@@ -11,19 +11,9 @@ from flask import Blueprint, render_template
 from connector.auth import current_member
 from connector.errors import APIError
 from connector.metrics import DEFAULT_DAYS
-from connector.models import Tenant
-from connector.panel.policy import content_security_policy
+from connector.panel.policy import page_headers
 
 bp = Blueprint("report", __name__, template_folder="templates")
-
-
-def _headers(tenant: Tenant | None) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": content_security_policy(tenant),
-        "Cache-Control": "no-store",  # the page names the member and the tenant
-        "Referrer-Policy": "same-origin",
-        "X-Content-Type-Options": "nosniff",
-    }
 
 
 @bp.get("/panel/report")
@@ -32,12 +22,12 @@ def report():
         member = current_member()
     except APIError as exc:
         refused = "Sign in to Baton first: open the panel in your PSA, or use your sign-in link."
-        return render_template("report.html", refused=refused), exc.status, _headers(None)
+        return render_template("report.html", refused=refused), exc.status, page_headers(None)
     if not member.is_senior:
         refused = "The pilot report is for engineers and admins."
         page = render_template("report.html", refused=refused, member=member)
-        return page, 403, _headers(member.tenant)
+        return page, 403, page_headers(member.tenant)
     page = render_template(
         "report.html", refused=None, member=member, tenant=member.tenant, days=DEFAULT_DAYS
     )
-    return page, 200, _headers(member.tenant)
+    return page, 200, page_headers(member.tenant)

@@ -99,11 +99,8 @@ def escalate_page():
 
 @bp.after_request
 def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = policy.content_security_policy(
-        g.get("panel_tenant")
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if response.mimetype == "text/html":
-        response.headers["Cache-Control"] = "no-store"  # pages name the member
+    headers = policy.page_headers(g.get("panel_tenant"))
+    if response.mimetype != "text/html":
+        del headers["Cache-Control"]  # static files may be cached; pages name the member
+    response.headers.update(headers)
     return response
