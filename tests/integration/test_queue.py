@@ -32,7 +32,7 @@ def test_job_runs_in_embedded_worker_thread():
     worker = EmbeddedWorker(connection).start()
     try:
         assert enqueue_once(connection, jobs_for_tests.add, 20, 22, job_id="embedded-add")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while job_status(connection, "embedded-add") != JobStatus.FINISHED:
             assert time.monotonic() < deadline, "embedded worker did not run the job"
             time.sleep(0.02)
