@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 
 from flask import Flask
 from sqlalchemy import select
@@ -35,24 +33,21 @@ def start_worker(app: Flask) -> None:
 
     runtime = app.extensions["baton"]
     jobs.use_app(app)
-    runtime.worker = EmbeddedWorker(runtime.redis).start()
-    threading.Thread(target=_sweep_forever, args=(app,), name="baton-sweeper", daemon=True).start()
+    runtime.worker = EmbeddedWorker(
+        runtime.redis, sweep=lambda: _sweep_once(app), sweep_every_seconds=SWEEP_EVERY_SECONDS
+    ).start()
 
 
-def _sweep_forever(app: Flask) -> None:
+def _sweep_once(app: Flask) -> None:
     """Embedded mode's clock: the same sweep `flask sweep --every` runs in production."""
     from connector.db import session as db_session
     from connector.sweeper import sweep
 
-    while True:
-        time.sleep(SWEEP_EVERY_SECONDS)
-        with app.app_context():
-            try:
-                sweep()
-            except Exception:
-                log.exception("sweep failed")
-            finally:
-                db_session.remove()
+    with app.app_context():
+        try:
+            sweep()
+        finally:
+            db_session.remove()
 
 
 def mount_sandbox(app: Flask) -> None:

@@ -116,6 +116,17 @@ class ThreadWorker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         pass
 
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        # Wait in one-second slices so that stop() takes effect: RQ's own loop only checks
+        # for a stop between jobs, and a thread cannot be sent the signal that ends it.
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
+            if result is not None:
+                return result
+        return None
+
 
 class ThreadScheduler(RQScheduler):
     """RQ's scheduler (it moves retries with intervals back onto their queue), as a thread:
@@ -126,25 +137,50 @@ class ThreadScheduler(RQScheduler):
 
 
 class EmbeddedWorker:
-    def __init__(self, connection: redis.Redis):
+    """Embedded mode's worker, RQ scheduler and (optionally) periodic sweep, as threads."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        sweep: Callable[[], Any] | None = None,
+        sweep_every_seconds: float = 30.0,
+    ):
         queues = [queue(connection, n) for n in QUEUE_NAMES]
         self.worker = ThreadWorker(queues, connection=connection)
         self.scheduler = ThreadScheduler(queues, connection=connection, interval=1)
+        self.stopped = threading.Event()
+        self.sweep = sweep
+        self.sweep_every_seconds = sweep_every_seconds
         self.threads = [
             threading.Thread(target=self._work, name="baton-worker", daemon=True),
             threading.Thread(target=self.scheduler.work, name="baton-scheduler", daemon=True),
         ]
+        if sweep is not None:
+            self.threads.append(
+                threading.Thread(target=self._sweep_forever, name="baton-sweeper", daemon=True)
+            )
 
     def _work(self) -> None:
         self.worker.work(with_scheduler=False, logging_level="WARNING")
+
+    def _sweep_forever(self) -> None:
+        assert self.sweep is not None
+        while not self.stopped.wait(self.sweep_every_seconds):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("sweep failed")
 
     def start(self) -> EmbeddedWorker:
         for thread in self.threads:
             thread.start()
         return self
 
-    def stop(self) -> None:
-        # request_stop() raises StopRequested in the caller when the worker is idle; the loop
-        # itself checks this flag between dequeues.
+    def stop(self, timeout: float = 5.0) -> None:
+        # request_stop() raises StopRequested in the caller when the worker is idle; the
+        # worker's dequeue loop checks this flag every second instead.
+        self.stopped.set()
         self.worker._stop_requested = True
         self.scheduler.request_stop()
+        for thread in self.threads:
+            thread.join(timeout)

@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
 from connector import escalations
@@ -71,7 +72,10 @@ def receive(vendor: str, slug: str):
 
 
 def _receive(vendor: str, slug: str):
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    # The connection comes in the same query: the adapter needs it for every delivery.
+    tenant = session.scalar(
+        select(Tenant).options(joinedload(Tenant.connection)).where(Tenant.slug == slug)
+    )
     if tenant is None:
         return _refuse(None, slug, vendor, 404, "unknown_tenant", f"no tenant {slug!r}")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
