@@ -121,6 +121,8 @@ class ThreadWorker(SimpleWorker):
     ) -> tuple[Job, Queue] | None:
         # Wait in one-second slices so that stop() takes effect: RQ's own loop only checks
         # for a stop between jobs, and a thread cannot be sent the signal that ends it.
+        if timeout is None:  # burst mode: RQ does not block at all
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         while not self._stop_requested:
             result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
             if result is not None:

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from adapters.sandbox import SandboxStore, serve_sandbox
 from connector.queue import QUEUE_NAMES, ThreadWorker, queue
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.pipeline import connect_sandbox_tenant
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = [
@@ -220,29 +221,7 @@ def panel(app_factory, live_server_factory, sandbox, browser, fake_anthropic) ->
     app.config["BATON_SSE_HEARTBEAT_SECONDS"] = 1
     panel = Panel(app=app, url=live.url, store=store, browser=browser, fake=fake_anthropic)
     admin = panel.admin()
-    created = admin.post(
-        f"{live.url}/api/v1/admin/tenants",
-        json={
-            "slug": "acme",
-            "name": "Acme MSP",
-            "vendor": "connectwise",
-            "escalation_statuses": ["Escalated"],
-        },
-    )
-    assert created.status_code == 201, created.text
-    connected = admin.put(
-        f"{live.url}/api/v1/admin/tenants/acme/connection",
-        json={
-            "site": server.connectwise_site,
-            "company_id": "baton-sandbox",
-            "public_key": store.public_key,
-            "private_key": store.private_key,
-            "client_id": "00000000-0000-4000-8000-000000000000",
-        },
-    )
-    assert connected.status_code == 200, connected.text
-    installed = admin.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
-    assert installed.status_code == 200, installed.text
+    connect_sandbox_tenant(admin, live.url, store, server)
     for key, (psa_id, name, email, role) in MEMBERS.items():
         member = admin.post(
             f"{live.url}/api/v1/admin/tenants/acme/members",

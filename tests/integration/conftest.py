@@ -7,6 +7,7 @@ import requests
 
 from adapters.sandbox import serve_sandbox
 from adapters.sandbox.store import SandboxStore
+from tests.integration.pipeline import connect_sandbox_tenant
 
 
 @pytest.fixture
@@ -27,29 +28,7 @@ def baton(app_factory, live_server_factory, admin_headers, sandbox):
     runtime.settings = runtime.settings.with_overrides(public_url=live.url)
     api = requests.Session()
     api.headers.update(admin_headers)
-    created = api.post(
-        f"{live.url}/api/v1/admin/tenants",
-        json={
-            "slug": "acme",
-            "name": "Acme MSP",
-            "vendor": "connectwise",
-            "escalation_statuses": ["Escalated"],
-        },
-    )
-    assert created.status_code == 201, created.text
-    connected = api.put(
-        f"{live.url}/api/v1/admin/tenants/acme/connection",
-        json={
-            "site": server.connectwise_site,
-            "company_id": "baton-sandbox",
-            "public_key": store.public_key,
-            "private_key": store.private_key,
-            "client_id": "00000000-0000-4000-8000-000000000000",
-        },
-    )
-    assert connected.status_code == 200, connected.text
-    installed = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
-    assert installed.status_code == 200, installed.text
+    connect_sandbox_tenant(api, live.url, store, server)
     again = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
     assert again.json()["created"] is False and len(store.callbacks()) == 1
     member = api.post(

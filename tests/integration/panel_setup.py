@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 import requests
-from rq import SimpleWorker
 
 from adapters.base import TicketEvent
 from adapters.sandbox import SandboxStore, serve_sandbox
-from connector.queue import QUEUE_NAMES, queue
+from tests.integration.pipeline import run_worker, wait_for  # noqa: F401 (re-exported)
 
 
 @pytest.fixture
@@ -101,20 +100,6 @@ def record_escalation(app, slug: str, ticket_id: str, actor: str = "", reason: s
         recorded = escalations.record(tenant, event, reason=reason or None)
         assert recorded.created and recorded.escalation is not None
         return recorded.escalation.id
-
-
-def run_worker(app) -> None:
-    connection = app.extensions["baton"].redis
-    SimpleWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection).work(
-        burst=True, logging_level="WARNING"
-    )
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def stream_events(app, tenant_slug: str) -> list[tuple[str, dict[str, str]]]:

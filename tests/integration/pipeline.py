@@ -50,3 +50,31 @@ def audit_reasons(app) -> list[str]:
 
     with app.app_context():
         return list(session.scalars(select(WebhookDelivery.reason).order_by(WebhookDelivery.id)))
+
+
+def connect_sandbox_tenant(api, base_url: str, store: SandboxStore, server, slug: str = "acme"):
+    """Over the admin API: a ConnectWise tenant on the sandbox PSA, its callback installed."""
+    created = api.post(
+        f"{base_url}/api/v1/admin/tenants",
+        json={
+            "slug": slug,
+            "name": "Acme MSP",
+            "vendor": "connectwise",
+            "escalation_statuses": ["Escalated"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    connected = api.put(
+        f"{base_url}/api/v1/admin/tenants/{slug}/connection",
+        json={
+            "site": server.connectwise_site,
+            "company_id": "baton-sandbox",
+            "public_key": store.public_key,
+            "private_key": store.private_key,
+            "client_id": "00000000-0000-4000-8000-000000000000",
+        },
+    )
+    assert connected.status_code == 200, connected.text
+    installed = api.post(f"{base_url}/api/v1/admin/tenants/{slug}/webhooks/install")
+    assert installed.status_code == 200, installed.text
+    return installed
