@@ -12,14 +12,13 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
 from connector import events, notify, summary
 from connector import tenants as tenant_ops
-from connector.db import session, utcnow
+from connector.db import insert_if_absent, session, utcnow
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
@@ -52,18 +51,14 @@ def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
 
 
 def _ensure_ticket_state(tenant: Tenant, ticket_id: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(TicketState)
-        .values(
-            tenant_id=tenant.id,
-            ticket_id=ticket_id,
-            status="",
-            escalated=False,
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "ticket_id"])
+    insert_if_absent(
+        TicketState,
+        ["tenant_id", "ticket_id"],
+        tenant_id=tenant.id,
+        ticket_id=ticket_id,
+        status="",
+        escalated=False,
+        updated_at=utcnow(),
     )
 
 

@@ -19,11 +19,10 @@ from typing import Any
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector import chat, mailer
 from connector.config import Settings
-from connector.db import session, utcnow
+from connector.db import insert_if_absent, session, utcnow
 from connector.logs import step
 from connector.models import (
     SENIOR_ROLES,
@@ -350,21 +349,17 @@ def recipients(escalation: Escalation) -> list[Member]:
 
 def _row(escalation: Escalation, channel: str, target: str, member_id: int | None) -> Notification:
     """Insert-or-get the one row for this escalation, channel and target."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(Notification)
-        .values(
-            tenant_id=escalation.tenant_id,
-            escalation_id=escalation.id,
-            member_id=member_id,
-            channel=channel,
-            target=target,
-            state="pending",
-            attempts=0,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["escalation_id", "channel", "target"])
+    insert_if_absent(
+        Notification,
+        ["escalation_id", "channel", "target"],
+        tenant_id=escalation.tenant_id,
+        escalation_id=escalation.id,
+        member_id=member_id,
+        channel=channel,
+        target=target,
+        state="pending",
+        attempts=0,
+        created_at=utcnow(),
     )
     session.commit()
     row = session.scalar(

@@ -11,14 +11,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from adapters.base import AdapterError, TicketEvent
 from connector import escalations, events
 from connector import tenants as tenant_ops
 from connector.auth import current_member, require_senior
-from connector.db import session, utcnow
+from connector.db import insert_if_absent, session, utcnow
 from connector.errors import APIError
 from connector.logs import step
 from connector.models import Action, Escalation, EscalationRead, Handoff, Member, TicketState
@@ -243,12 +242,12 @@ class Queue(MethodView):
 
 
 def _mark_read(escalation: Escalation, member: Member) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(EscalationRead)
-        .values(escalation_id=escalation.id, member_id=member.id, read_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["escalation_id", "member_id"])
+    insert_if_absent(
+        EscalationRead,
+        ["escalation_id", "member_id"],
+        escalation_id=escalation.id,
+        member_id=member.id,
+        read_at=utcnow(),
     )
     session.commit()
 
