@@ -17,6 +17,9 @@ const items = new Map(); // id -> escalation view (+ receivedAt, unread)
 const expanded = new Set();
 const fresh = new Set(); // highlighted for a moment after a live arrival
 const arrivedLive = new Set(); // every escalation that arrived while this page was open
+// What the first load showed. An arrival is anything else the stream announces, even when a
+// re-read (on reconnect) fetched its row before the event's own fetch came back.
+let presentAtOpen = null;
 const newSinceLoad = []; // ids, newest first, for the bell
 let unseen = 0;
 let filter = "open";
@@ -143,6 +146,7 @@ async function loadQueue() {
       if (matches(item)) items.delete(id);
     }
     for (const view of data.items || []) remember(view);
+    if (presentAtOpen === null) presentAtOpen = new Set(items.keys());
     show(errorBox, false);
   } catch (error) {
     errorBox.textContent = `Could not load the queue: ${error.message}`;
@@ -247,7 +251,8 @@ async function refreshOne(id, { arrival = false } = {}) {
   }
   const isNew = !items.has(id);
   const item = remember(view, { unread: isNew ? true : undefined });
-  if (arrival && isNew) {
+  const arrived = arrival && !arrivedLive.has(id) && !(presentAtOpen && presentAtOpen.has(id));
+  if (arrived) {
     fresh.add(id);
     arrivedLive.add(id);
     setTimeout(() => {
