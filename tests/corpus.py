@@ -1,39 +1,31 @@
 """The shared corpus of escalated tickets, as rows and as vendor-neutral TicketContexts.
 
-`../shared/corpus/escalations.jsonl` holds 40 realistic escalations (secrets, prompt
-injection, markup, non-English text, very long tickets). Each row carries `expected`:
-`secrets` that must never reach the model and `must_mention` facts a handoff needs.
-Set BATON_CORPUS to read another copy.
+`adapters/sandbox/tickets.jsonl` holds 40 realistic escalations (secrets, prompt injection,
+markup, non-English text, very long tickets); the sandbox PSA seeds from the same file. Each
+row carries `expected`: `secrets` that must never reach the model and `must_mention` facts a
+handoff needs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from adapters.base import ConfigurationItem, Note, Ticket, TicketContext, TimeEntry
-
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "escalations.jsonl"
-
-
-def corpus_path() -> Path:
-    return Path(os.environ.get("BATON_CORPUS", DEFAULT_CORPUS))
+from adapters.sandbox.store import CORPUS_PATH
 
 
 @cache
 def _rows(path: Path) -> tuple[str, ...]:
-    if not path.exists():
-        raise FileNotFoundError(f"corpus not found at {path}; set BATON_CORPUS to its path")
     return tuple(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 def load_corpus() -> list[dict[str, Any]]:
     """Every corpus row, freshly parsed (callers may change what they get)."""
-    return [json.loads(line) for line in _rows(corpus_path())]
+    return [json.loads(line) for line in _rows(CORPUS_PATH)]
 
 
 def _time(value: str | None) -> datetime | None:

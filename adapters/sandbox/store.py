@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,17 +141,13 @@ class Delivery:
     error: str = ""
 
 
-def default_corpus_path() -> Path | None:
-    candidates = [Path(os.environ["BATON_CORPUS"])] if os.environ.get("BATON_CORPUS") else []
-    parents = Path(__file__).resolve().parents
-    if len(parents) > 3:
-        candidates.append(parents[3] / "shared/corpus/escalations.jsonl")
-    return next((path for path in candidates if path.is_file()), None)
+# The escalation corpus: 40 realistic escalated tickets written for Baton, shipped with it.
+CORPUS_PATH = Path(__file__).with_name("tickets.jsonl")
 
 
 def _load_records(corpus: str | Path | Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
     if corpus is None:
-        corpus = default_corpus_path() or BUILTIN_SEED
+        corpus = CORPUS_PATH
     if isinstance(corpus, str | Path):
         with open(corpus, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
@@ -436,60 +431,3 @@ class SandboxStore:
         with self._delivered:
             self._delivered.wait_for(lambda: len(self.deliveries) >= n, timeout)
             return list(self.deliveries)
-
-
-def _hours_ago(hours: int) -> str:
-    return (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# Three tickets so the demo works without the corpus file.
-BUILTIN_SEED: list[dict[str, Any]] = [
-    {
-        "id": 48213, "summary": "Outlook keeps prompting for password", "company": "Contoso Ltd",
-        "contact": {"name": "Dana Whitfield", "email": "dwhitfield@example.com"},
-        "board": "Help Desk", "priority": "Priority 2 - High", "type": "Email",
-        "subtype": "Outlook", "created": _hours_ago(26),
-        "description": "Outlook asks for my password every 10 minutes. Webmail works fine.",
-        "notes": [
-            {"id": 900001, "author": "kpatel", "created": _hours_ago(25), "internal": True,
-             "text": "Cleared cached credentials and rebuilt the Outlook profile; still prompts."},
-            {"id": 900002, "author": "kpatel", "created": _hours_ago(24), "internal": True,
-             "text": "dsregcmd /status shows DeviceAuthStatus FAILED; device disabled in Entra."},
-        ],
-        "time_entries": [{"member": "kpatel", "start": _hours_ago(25), "minutes": 45,
-                          "notes": "Remote session: creds, profile rebuild"}],
-        "configurations": [{"name": "CON-LT-0231", "type": "Laptop", "os": "Windows 11 Pro",
-                            "ip": "10.20.1.87", "serial": "5CG3281KQZ"}],
-        "escalated_by": "kpatel",
-        "escalation_reason": "Need Cloud Device Admin on the tenant to re-enable the device.",
-    },
-    {
-        "id": 48214, "summary": "Nightly backup job failing on FS01", "company": "Contoso Ltd",
-        "contact": {"name": "Lee Okoro", "email": "lokoro@example.com"},
-        "board": "Backup", "priority": "Priority 3 - Medium", "type": "Backup",
-        "subtype": "Job failure", "created": _hours_ago(50),
-        "description": "RMM alert: backup job FS01-Nightly failed 2 nights in a row.",
-        "notes": [{"id": 900003, "author": "jreyes", "created": _hours_ago(49), "internal": True,
-                   "text": "VSS writer 'SqlServerWriter' in failed state; restarted the service."}],
-        "time_entries": [{"member": "jreyes", "start": _hours_ago(49), "minutes": 30,
-                          "notes": "VSS troubleshooting"}],
-        "configurations": [{"name": "CON-FS01", "type": "Server", "os": "Windows Server 2019",
-                            "ip": "10.20.0.12", "serial": "VMware-42 1a"}],
-        "escalated_by": "jreyes", "escalation_reason": "VSS writer fails again after restart.",
-    },
-    {
-        "id": 48215, "summary": "Site-to-site VPN to branch drops hourly",
-        "company": "Fabrikam Inc",
-        "contact": {"name": "Priya Raman", "email": "praman@example.com"},
-        "board": "Network", "priority": "Priority 1 - Critical", "type": "Network",
-        "subtype": "VPN", "created": _hours_ago(5),
-        "description": "The branch office loses access to the file server every hour or so.",
-        "notes": [{"id": 900004, "author": "mlopez", "created": _hours_ago(4), "internal": True,
-                   "text": "IKE phase 2 rekeys fail; lifetimes differ (3600 vs 28800)."}],
-        "time_entries": [{"member": "mlopez", "start": _hours_ago(4), "minutes": 50,
-                          "notes": "VPN logs review"}],
-        "configurations": [{"name": "FAB-FW01", "type": "Firewall", "os": "FortiOS 7.2",
-                            "ip": "10.30.0.1", "serial": "FGT60F0000001"}],
-        "escalated_by": "mlopez", "escalation_reason": "Need access to the branch firewall.",
-    },
-]  # fmt: skip

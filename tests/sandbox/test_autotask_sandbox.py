@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from adapters.sandbox.adapter import (
     connect,
 )
 from adapters.sandbox.autotask import STATUS_IDS, autotask_json, sandbox_webhooks
-from adapters.sandbox.store import BUILTIN_SEED
+from tests.corpus import load_corpus
 
 BIG_TICKET = 99812  # 139 corpus notes, plus the description the Autotask ticket carries itself
 OPTIONS = AdapterOptions(allow_private_urls=True, max_attempts=2)
@@ -270,7 +269,7 @@ def test_status_change_fires_a_signed_webhook_the_adapter_accepts(
 
 
 def test_webhook_body_is_escaped_like_autotasks_and_signed_raw(receiver: Receiver) -> None:
-    record = copy.deepcopy(BUILTIN_SEED[0])
+    record = load_corpus()[0]
     record["summary"] = "Café & <Bistro>: 'Chef's' \"POS\" + printer \u2013 Zürich"
     store = SandboxStore([record])
     with serve_sandbox(store) as server:

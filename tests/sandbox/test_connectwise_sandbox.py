@@ -8,6 +8,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from adapters.sandbox import (
     serve_sandbox,
 )
 from adapters.sandbox import store as store_module
+from tests.corpus import load_corpus
 
 BIG_TICKET = 99812  # 139 corpus notes, plus the description as the first note
 API = "/v2025_1/apis/3.0"
@@ -344,11 +346,13 @@ def test_failed_deliveries_are_retried_three_times(store: SandboxStore, api: CWC
 # --- seeding and mounting ------------------------------------------------------------------------
 
 
-def test_builtin_seed_when_there_is_no_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "default_corpus_path", lambda: None)
+def test_seeds_every_ticket_of_the_corpus_in_the_repository() -> None:
+    rows = load_corpus()
     seeded = SandboxStore()
-    assert len(seeded.tickets()) == 3
+    assert len(rows) == 40
+    assert [t.id for t in seeded.tickets()] == sorted(int(r["id"]) for r in rows)
     assert {t.status for t in seeded.tickets()} == {"In Progress"}
+    assert store_module.CORPUS_PATH.parent == Path(store_module.__file__).parent
 
 
 def test_embedded_mount_under_a_prefix() -> None:
