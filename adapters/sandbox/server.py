@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the sandbox PSA (ConnectWise, Autotask).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
-    parser.add_argument("--corpus", help="a tickets .jsonl to seed from (default: adapters/sandbox/tickets.jsonl)")
+    parser.add_argument("--corpus", help="tickets .jsonl to seed from (default: the bundled one)")
     args = parser.parse_args(argv)
     store = SandboxStore(args.corpus)
     server = serve_sandbox(store, args.host, args.port)
