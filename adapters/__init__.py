@@ -12,8 +12,8 @@ from adapters.base import AdapterOptions, PSAAdapter
 
 # vendor -> "module:callable"; the callable takes (settings, options) and returns a PSAAdapter.
 ADAPTERS: dict[str, str] = {
-    "connectwise": "adapters.connectwise:ConnectWiseAdapter",
-    "autotask": "adapters.autotask:AutotaskAdapter",
+    "connectwise": "adapters.connectwise.client:ConnectWiseAdapter",
+    "autotask": "adapters.autotask.client:AutotaskAdapter",
     "sandbox": "adapters.sandbox:connect",  # a ConnectWiseAdapter aimed at the simulated PSA
 }
 VENDORS = ("connectwise", "autotask", "sandbox")

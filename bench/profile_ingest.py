@@ -80,7 +80,7 @@ def main() -> None:
                 headers=admin,
             )
             # A template callback, as bench/ingest.py: a genuine one from the sandbox's app.
-            from adapters.sandbox.connectwise import ticket_json
+            from adapters.connectwise.sandbox.app import ticket_json
 
             ticket = store.tickets()[0]
             site = sandbox.connectwise_site

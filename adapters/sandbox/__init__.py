@@ -4,6 +4,7 @@ It speaks ConnectWise's REST dialect and fires its signed callbacks, seeded with
 escalation corpus, so the real ConnectWise adapter talks to it exactly as to a real site.
 """
 
+from adapters.connectwise.sandbox.app import sandbox_member_hash
 from adapters.sandbox.adapter import (
     SANDBOX_CLIENT_ID,
     SANDBOX_COMPANY,
@@ -11,7 +12,6 @@ from adapters.sandbox.adapter import (
     SANDBOX_PUBLIC_KEY,
     connect,
 )
-from adapters.sandbox.connectwise import sandbox_member_hash
 from adapters.sandbox.server import SandboxServer, sandbox_wsgi_app, serve_sandbox
 from adapters.sandbox.store import SandboxStore
 

@@ -23,7 +23,7 @@ def connect(settings: Mapping[str, str], options: AdapterOptions, **kwargs: Any)
     if not site:
         raise ValueError("the sandbox connection needs its site URL")
     if dialect == "connectwise":
-        from adapters.connectwise import ConnectWiseAdapter
+        from adapters.connectwise.client import ConnectWiseAdapter
 
         return ConnectWiseAdapter(
             {
@@ -37,7 +37,7 @@ def connect(settings: Mapping[str, str], options: AdapterOptions, **kwargs: Any)
             **kwargs,
         )
     if dialect == "autotask":
-        from adapters.autotask import AutotaskAdapter
+        from adapters.autotask.client import AutotaskAdapter
 
         root = site if site.endswith("/autotask") else f"{site}/autotask"
         return AutotaskAdapter(

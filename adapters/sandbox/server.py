@@ -15,8 +15,6 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from adapters.sandbox.adapter import SANDBOX_AUTOTASK_USERNAME
-from adapters.sandbox.autotask import create_autotask_app
-from adapters.sandbox.connectwise import create_connectwise_app
 from adapters.sandbox.store import SandboxStore
 from adapters.sandbox.ui import create_ui_app
 
@@ -26,6 +24,9 @@ AUTOTASK_MOUNT = "/autotask"
 
 def sandbox_wsgi_app(store: SandboxStore, public_base: str) -> DispatcherMiddleware:
     """Every dialect under one root; `public_base` is the URL that root is reachable at."""
+    from adapters.autotask.sandbox.app import create_autotask_app
+    from adapters.connectwise.sandbox.app import create_connectwise_app
+
     public_base = public_base.rstrip("/")
     connectwise = create_connectwise_app(store, public_base=public_base + CONNECTWISE_MOUNT)
     autotask = create_autotask_app(store, public_base=public_base + AUTOTASK_MOUNT)

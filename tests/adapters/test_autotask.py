@@ -17,9 +17,9 @@ import requests
 import responses
 from responses import matchers
 
-import adapters.autotask as at
+import adapters.autotask.client as at
 from adapters import adapter_for
-from adapters.autotask import AutotaskAdapter
+from adapters.autotask.client import AutotaskAdapter
 from adapters.base import (
     AdapterError,
     AdapterOptions,
@@ -36,7 +36,7 @@ from adapters.base import (
     WebhookRequest,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "autotask"
+FIXTURES = Path(at.__file__).parent / "fixtures"
 ZONE_LOOKUP = at.ZONE_DISCOVERY_URL
 ZONE = "https://webservices5.autotask.net/ATServicesRest/"
 API = ZONE + "V1.0"

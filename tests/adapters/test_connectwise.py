@@ -15,7 +15,7 @@ import requests
 import responses
 from responses import matchers
 
-import adapters.connectwise as cw
+import adapters.connectwise.client as cw
 from adapters import ADAPTERS, VENDORS, adapter_for
 from adapters.base import (
     BATON_NOTE_MARKER,
@@ -29,9 +29,9 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from adapters.connectwise import ConnectWiseAdapter, api_site
+from adapters.connectwise.client import ConnectWiseAdapter, api_site
 
-FIXTURES = Path(__file__).parent / "fixtures" / "connectwise"
+FIXTURES = Path(cw.__file__).parent / "fixtures"
 SITE = "https://api-na.myconnectwise.net"
 API = f"{SITE}/v2025_1/apis/3.0"
 COMPANYINFO = f"{SITE}/login/companyinfo/acmemsp"

@@ -14,8 +14,9 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-import adapters.autotask as at
-from adapters.autotask import AutotaskAdapter
+import adapters.autotask.client as at
+from adapters.autotask.client import AutotaskAdapter
+from adapters.autotask.sandbox.app import STATUS_IDS, autotask_json, sandbox_webhooks
 from adapters.base import (
     AdapterOptions,
     AuthenticationFailed,
@@ -31,7 +32,6 @@ from adapters.sandbox.adapter import (
     SANDBOX_AUTOTASK_USERNAME,
     connect,
 )
-from adapters.sandbox.autotask import STATUS_IDS, autotask_json, sandbox_webhooks
 from tests.corpus import load_corpus
 
 BIG_TICKET = 99812  # 139 corpus notes, plus the description the Autotask ticket carries itself

@@ -18,8 +18,13 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from adapters.connectwise.sandbox.query import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    matches,
+    parse_conditions,
+)
 from adapters.sandbox.callbacks import CallbackSender
-from adapters.sandbox.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, matches, parse_conditions
 from adapters.sandbox.store import Member, Note, NotInSandbox, SandboxStore, Ticket, now_iso
 
 CODEBASE = "v2025_1/"

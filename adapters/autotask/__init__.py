@@ -1,0 +1,1 @@
+"""Autotask PSA: everything Baton knows about it lives in this folder."""

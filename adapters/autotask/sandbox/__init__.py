@@ -1,0 +1,1 @@
+"""The sandbox PSA's Autotask dialect."""

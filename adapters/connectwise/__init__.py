@@ -1,0 +1,1 @@
+"""ConnectWise PSA (formerly Manage): everything Baton knows about it lives in this folder."""
