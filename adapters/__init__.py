@@ -1,30 +1,45 @@
-"""The adapter registry: vendor name -> adapter factory, imported only when first used.
+"""The vendor registry: the connector knows a PSA only through the `PSAVendor` it finds here.
 
-The connector asks `adapter_for(tenant.vendor, ...)` and never names a vendor module.
+Adding a PSA is one folder under adapters/ whose package defines `VENDOR`, and one line below.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from functools import cache
 
-from adapters.base import AdapterOptions, PSAAdapter
+from adapters.base import AdapterOptions, PSAAdapter, PSAVendor
 
-# vendor -> "module:callable"; the callable takes (settings, options) and returns a PSAAdapter.
-ADAPTERS: dict[str, str] = {
-    "connectwise": "adapters.connectwise.client:ConnectWiseAdapter",
-    "autotask": "adapters.autotask.client:AutotaskAdapter",
-    "sandbox": "adapters.sandbox:connect",  # a ConnectWiseAdapter aimed at the simulated PSA
-}
-VENDORS = ("connectwise", "autotask", "sandbox")
+# One line per PSA: the package that defines its VENDOR. The order is the order people see.
+VENDOR_PACKAGES = (
+    "adapters.connectwise",
+    "adapters.autotask",
+    "adapters.sandbox",  # a real vendor's adapter aimed at the simulated PSA, in its dialect
+)
 
 
-def adapter_for(vendor: str, settings: Mapping[str, str], options: AdapterOptions) -> PSAAdapter:
-    """Build the tenant's adapter; an unknown vendor is a ValueError."""
+@cache
+def vendors() -> dict[str, PSAVendor]:
+    """Every registered vendor by key, imported on first use."""
+    found = [importlib.import_module(name).VENDOR for name in VENDOR_PACKAGES]
+    return {vendor.key: vendor for vendor in found}
+
+
+def vendor(key: str) -> PSAVendor:
+    """The registered vendor; an unknown key is a ValueError."""
     try:
-        module_name, _, factory_name = ADAPTERS[vendor].partition(":")
+        return vendors()[key]
     except KeyError:
-        raise ValueError(f"unknown PSA vendor {vendor!r}") from None
-    factory = getattr(importlib.import_module(module_name), factory_name)
-    adapter: PSAAdapter = factory(settings, options)
-    return adapter
+        raise ValueError(f"unknown PSA vendor {key!r}") from None
+
+
+def speaking(key: str, settings: Mapping[str, str]) -> PSAVendor:
+    """The vendor whose screens, ids and webhooks a connection has (a sandbox speaks one)."""
+    registered = vendor(key)
+    return registered.speaks(settings) if registered.speaks else registered
+
+
+def adapter_for(key: str, settings: Mapping[str, str], options: AdapterOptions) -> PSAAdapter:
+    """Build the tenant's adapter; an unknown vendor is a ValueError."""
+    return vendor(key).connect(settings, options)

@@ -1,15 +1,20 @@
 """The PSA adapter interface and the vendor-neutral records that cross it.
 
 Nothing vendor-specific leaves an adapter: the connector sees only these records,
-these exceptions and the `PSAAdapter` protocol.
+these exceptions, the `PSAAdapter` protocol and each vendor's `PSAVendor` description.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from adapters.fields import SettingField
+
+if TYPE_CHECKING:
+    from adapters.sandbox.dialect import SandboxDialect
 
 Visibility = Literal["internal", "client"]
 
@@ -111,6 +116,16 @@ class StatusOption:
     id: str
     name: str
     group: str = ""  # ConnectWise board name; empty for Autotask
+
+
+@dataclass(frozen=True)
+class PSAMember:
+    """A person in the PSA, as Baton would add them as a member."""
+
+    psa_id: str  # as the PSA's webhooks name who acted (TicketEvent.actor)
+    name: str
+    email: str = ""
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -218,5 +233,65 @@ class PSAAdapter(Protocol):
     def list_statuses(self) -> list[StatusOption]:
         """The statuses an admin can choose as "escalated"."""
 
+    def list_members(self) -> list[PSAMember]:
+        """The PSA's people who can work tickets, deactivated ones included (marked inactive)."""
+
     def test_connection(self) -> ConnectionCheck:
         """Call the PSA and say in plain words what works and what does not."""
+
+
+# --- what the connector knows of a vendor --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelStep:
+    text: str
+    values: tuple[tuple[str, str], ...] = ()  # (label, value to paste)
+
+
+@dataclass(frozen=True)
+class PanelSetup:
+    """How an admin puts the panel on the PSA's ticket screen, in the PSA's own words."""
+
+    steps: tuple[PanelStep, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class PanelIdentity:
+    """How the panel, framed by the PSA, learns who is looking at it.
+
+    "sign_in_link": the PSA vouches for nobody; each member signs in with a link once.
+    "frame_message": the panel asks its parent frame (postMessage) for the member's id and a
+    proof, and the server has the adapter's `verify_member` check the proof with the PSA.
+    """
+
+    method: Literal["sign_in_link", "frame_message"]
+    request: str = ""  # the question the panel posts to its parent frame
+    member_fields: tuple[str, ...] = ()  # where the reply's data carries the member id
+    proof_field: str = ""
+    context_field: str = ""
+    # Parent origins that may answer (regular expressions, as JavaScript reads them), besides
+    # the tenant's own exact frame origins.
+    origin_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PSAVendor:
+    """Everything the connector may know about one PSA; registered in adapters/__init__.py."""
+
+    key: str  # the tenant's vendor and the /webhooks/<key>/<tenant> path segment
+    name: str  # as people call it
+    fields: tuple[SettingField, ...]  # the connection's settings
+    connect: Callable[[Mapping[str, str], AdapterOptions], PSAAdapter]
+    # What TicketEvent.status carries: a status "name" or a picklist "id".
+    status_by: Literal["name", "id"]
+    member_id_help: str  # what the PSA calls the id a Baton member is matched by
+    panel_setup: Callable[
+        [str, str], PanelSetup
+    ]  # (the panel's URL for the tenant, Baton's origin)
+    frame_origins: Callable[[Mapping[str, str]], list[str]]  # the PSA's screens, from the settings
+    identity: PanelIdentity
+    sandbox: Callable[[], SandboxDialect] | None = None  # the sandbox PSA's dialect of this vendor
+    # A vendor that speaks another's dialect (the sandbox) names it from the settings.
+    speaks: Callable[[Mapping[str, str]], PSAVendor] | None = None

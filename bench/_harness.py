@@ -387,7 +387,7 @@ def connect_tenant(
     callback URL."""
     import requests
 
-    from adapters.sandbox import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
+    from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
 
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {admin_token}"

@@ -56,8 +56,9 @@ from _harness import (
     verdict,
 )
 
+from adapters.connectwise.sandbox.callbacks import content_signature
+from adapters.connectwise.sandbox.state import SANDBOX_COMPANY
 from adapters.sandbox import SandboxStore, serve_sandbox
-from adapters.sandbox.callbacks import content_signature
 
 SLUG = "bench"
 MID_SENTINEL = "00000000-bench-mid-sentinel-000000000000"
@@ -365,8 +366,8 @@ def main() -> None:
             connect_tenant(
                 f"http://127.0.0.1:{port}",
                 env["CONNECTOR_ADMIN_TOKEN"],
-                sandbox.connectwise_site,
-                store.company,
+                sandbox.site("connectwise"),
+                SANDBOX_COMPANY,
                 SLUG,
             )
             # One genuine callback: its body is the template, its key_url names the key.

@@ -48,7 +48,7 @@ from _harness import (
     wait_idle,
 )
 
-from adapters.sandbox import SANDBOX_COMPANY
+from adapters.connectwise.sandbox.state import SANDBOX_COMPANY
 
 TARGET_OVERHEAD_P95 = 0.250
 TERMINAL = ("ready", "fallback")

@@ -18,8 +18,14 @@ import time
 
 from _harness import baton_env, header, migrate, scratch_database, scratch_redis
 
+from adapters.connectwise.sandbox.callbacks import content_signature, key_url
+from adapters.connectwise.sandbox.state import (
+    SANDBOX_COMPANY,
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    connectwise_state,
+)
 from adapters.sandbox import SandboxStore, serve_sandbox
-from adapters.sandbox.callbacks import content_signature
 
 SLUG = "bench"
 
@@ -71,24 +77,21 @@ def main() -> None:
             client.put(
                 f"/api/v1/admin/tenants/{SLUG}/connection",
                 json={
-                    "site": sandbox.connectwise_site,
-                    "company_id": store.company,
-                    "public_key": store.public_key,
-                    "private_key": store.private_key,
+                    "site": sandbox.site("connectwise"),
+                    "company_id": SANDBOX_COMPANY,
+                    "public_key": SANDBOX_PUBLIC_KEY,
+                    "private_key": SANDBOX_PRIVATE_KEY,
                     "client_id": "00000000-0000-4000-8000-000000000000",
                 },
                 headers=admin,
             )
             # A template callback, as bench/ingest.py: a genuine one from the sandbox's app.
-            from adapters.connectwise.sandbox.app import ticket_json
+            from adapters.connectwise.sandbox.render import ticket_json
 
             ticket = store.tickets()[0]
-            site = sandbox.connectwise_site
-            key_url = (
-                f"{site}/v2025_1//system/callbackkey/index.rails"
-                f"?companyName={store.company}&id={store.signing_key_id}"
-            )
+            where = key_url(store, sandbox.site("connectwise"))
             entity = ticket_json(store, ticket)
+            signing_key = connectwise_state(store).signing_key
 
             def delivery(n: int) -> tuple[str, bytes, dict[str, str]]:
                 kind = "In Progress" if n % 4 == 3 else "Escalated"
@@ -97,7 +100,7 @@ def main() -> None:
                     {
                         "MessageId": f"profile-{n}",
                         "FromUrl": "127.0.0.1",
-                        "CompanyId": store.company,
+                        "CompanyId": SANDBOX_COMPANY,
                         "MemberId": "kpatel",
                         "Action": "updated",
                         "Type": "ticket",
@@ -105,12 +108,12 @@ def main() -> None:
                         "Entity": json.dumps(
                             {**entity, "id": tid, "status": {**entity["status"], "name": kind}}
                         ),
-                        "Metadata": {"key_url": key_url},
+                        "Metadata": {"key_url": where},
                     }
                 ).encode()
                 headers = {
                     "Content-Type": "application/json",
-                    "x-content-signature": content_signature(body, store.signing_key),
+                    "x-content-signature": content_signature(body, signing_key),
                 }
                 return f"/webhooks/connectwise/{SLUG}?recordId={tid}", body, headers
 

@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+import adapters
 from connector import tenants as tenant_ops
 from connector.errors import APIError
 
@@ -22,7 +23,7 @@ def _fail(exc: APIError) -> None:
 @tenants_cli.command("create")
 @click.argument("slug")
 @click.option("--name", required=True)
-@click.option("--vendor", required=True, type=click.Choice(["connectwise", "autotask", "sandbox"]))
+@click.option("--vendor", required=True, type=click.Choice(list(adapters.vendors())))
 @click.option(
     "--status",
     "statuses",

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+import adapters
 from connector import tenants as tenant_ops
 from connector.db import session
 from connector.models import Member, Tenant
@@ -51,7 +52,7 @@ def _sweep_once(app: Flask) -> None:
 
 
 def mount_sandbox(app: Flask) -> None:
-    from adapters.sandbox import SandboxStore, sandbox_wsgi_app
+    from adapters.sandbox import SandboxStore, register_webhook, sandbox_wsgi_app
 
     runtime = app.extensions["baton"]
     public_base = f"{runtime.settings.public_url}/sandbox"
@@ -61,34 +62,24 @@ def mount_sandbox(app: Flask) -> None:
         app.wsgi_app, {"/sandbox": sandbox_wsgi_app(store, public_base)}
     )
     with app.app_context():
-        seed_sandbox_tenant(app, public_base)
-        # The sandbox lives in this process, so Baton's callback is registered directly;
-        # `webhooks/install` over HTTP does the same against a sandbox on its own port.
-        tenant = tenant_ops.get_tenant(SANDBOX_SLUG)
-        api_member = store.member(store.api_member)
-        store.add_callback(
-            {
-                "url": tenant_ops.webhook_url(tenant) + "?recordId=",
-                "objectId": 1,
-                "type": "ticket",
-                "level": "owner",
-                "description": "Baton (embedded demo)",
-                "inactiveFlag": False,
-                "isSelfSuppressedFlag": True,
-                "payloadVersion": "3.0.0",
-                "memberId": api_member.id if api_member else 0,
-            }
-        )
+        tenant = seed_sandbox_tenant(app, public_base)
+        # The sandbox lives in this process and serves nothing yet, so Baton's webhook is
+        # registered directly; `webhooks/install` does the same against a sandbox on its port.
+        settings = tenant_ops.connection_settings(tenant)
+        secret = register_webhook(store, settings, tenant_ops.webhook_url(tenant))
+        if secret:
+            tenant_ops.set_connection(tenant, {**settings, "webhook_secret": secret})
 
 
-def seed_sandbox_tenant(app: Flask, public_base: str) -> None:
-    """Create the sandbox tenant and its members once; keep member tokens under instance/."""
+def seed_sandbox_tenant(app: Flask, public_base: str) -> Tenant:
+    """Create the sandbox tenant and its members once; keep member tokens under instance/.
+    The connection names no dialect: the sandbox speaks its first one."""
     tenant = session.scalar(select(Tenant).where(Tenant.slug == SANDBOX_SLUG))
     if tenant is None:
         tenant = tenant_ops.create_tenant(
-            SANDBOX_SLUG, "Sandbox MSP", "sandbox", ["Escalated"], "en"
+            SANDBOX_SLUG, "Sandbox MSP", adapters.vendor("sandbox").key, ["Escalated"], "en"
         )
-    tenant_ops.set_connection(tenant, {"dialect": "connectwise", "site": public_base})
+    tenant_ops.set_connection(tenant, {"site": public_base})
     tokens_path = app.extensions["baton"].settings.instance_path / "sandbox-members.json"
     tokens: dict[str, str] = json.loads(tokens_path.read_text()) if tokens_path.exists() else {}
     for psa_id, name, email, role in SANDBOX_MEMBERS:
@@ -101,3 +92,4 @@ def seed_sandbox_tenant(app: Flask, public_base: str) -> None:
             )
     tokens_path.write_text(json.dumps(tokens, indent=2))
     tokens_path.chmod(0o600)
+    return tenant

@@ -10,9 +10,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from adapters import adapter_for
-from adapters.base import AdapterError, AdapterOptions, PSAAdapter
-from adapters.fields import CONNECTION_FIELDS
+import adapters
+from adapters.base import AdapterError, AdapterOptions, PSAAdapter, PSAVendor
 from connector.db import session
 from connector.errors import APIError
 from connector.models import ROLES, Connection, Member, Tenant
@@ -35,9 +34,9 @@ def get_tenant(slug: str) -> Tenant:
 def create_tenant(
     slug: str, name: str, vendor: str, escalation_statuses: list[str], language: str = "en"
 ) -> Tenant:
-    if vendor not in CONNECTION_FIELDS:
+    if vendor not in adapters.vendors():
         raise APIError(
-            422, "invalid_request", f"vendor: must be one of {sorted(CONNECTION_FIELDS)}"
+            422, "invalid_request", f"vendor: must be one of {sorted(adapters.vendors())}"
         )
     tenant = Tenant(
         slug=slug,
@@ -57,7 +56,7 @@ def create_tenant(
 
 def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
     """Store the vendor's fields; secrets encrypted, and a blank secret keeps the stored one."""
-    fields = CONNECTION_FIELDS[tenant.vendor]
+    fields = adapters.vendor(tenant.vendor).fields
     known = {f.name for f in fields}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -87,6 +86,16 @@ def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
     return connection
 
 
+def connection_settings(tenant: Tenant) -> dict[str, str]:
+    """The connection's plain settings (no secrets): what says which dialect a tenant speaks."""
+    return dict(tenant.connection.settings or {}) if tenant.connection else {}
+
+
+def psa_vendor(tenant: Tenant) -> PSAVendor:
+    """The vendor whose screens, ids and webhooks the tenant has (a sandbox speaks one)."""
+    return adapters.speaking(tenant.vendor, connection_settings(tenant))
+
+
 def connection_values(tenant: Tenant) -> dict[str, str]:
     """The decrypted settings an adapter is built with. Never returned over the API."""
     connection = tenant.connection
@@ -108,7 +117,7 @@ def describe_connection(tenant: Tenant) -> dict[str, Any]:
         "settings": dict(connection.settings or {}),
         "secrets": {
             f.name: ("set" if f.name in stored else "not set")
-            for f in CONNECTION_FIELDS[tenant.vendor]
+            for f in adapters.vendor(tenant.vendor).fields
             if f.secret
         },
         "webhook": {
@@ -124,7 +133,7 @@ def adapter(tenant: Tenant) -> PSAAdapter:
         raise APIError(409, "not_connected", f"tenant {tenant.slug!r} has no PSA connection yet")
     settings = current_app.extensions["baton"].settings
     options = AdapterOptions(allow_private_urls=settings.allow_private_urls)
-    return adapter_for(tenant.vendor, connection_values(tenant), options)
+    return adapters.adapter_for(tenant.vendor, connection_values(tenant), options)
 
 
 def add_member(
@@ -155,14 +164,7 @@ def add_member(
 
 def webhook_url(tenant: Tenant) -> str:
     settings = current_app.extensions["baton"].settings
-    vendor = tenant.vendor
-    if vendor == "sandbox":
-        vendor = (
-            (tenant.connection.settings or {}).get("dialect", "connectwise")
-            if tenant.connection
-            else "connectwise"
-        )
-    return f"{settings.public_url}/webhooks/{vendor}/{tenant.slug}"
+    return f"{settings.public_url}/webhooks/{psa_vendor(tenant).key}/{tenant.slug}"
 
 
 def install_webhook(tenant: Tenant) -> dict[str, Any]:

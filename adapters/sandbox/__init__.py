@@ -1,29 +1,20 @@
 """A simulated PSA for the demo and the end-to-end tests, served over real HTTP.
 
-It speaks ConnectWise's REST dialect and fires its signed callbacks, seeded with the
-escalation corpus, so the real ConnectWise adapter talks to it exactly as to a real site.
+It speaks each registered vendor's REST dialect (the dialects live in the vendors' folders)
+and fires their signed webhooks, seeded with the escalation corpus, so a real vendor adapter
+talks to it exactly as to a real site. As a vendor ("sandbox") it is that adapter, aimed here.
 """
 
-from adapters.connectwise.sandbox.app import sandbox_member_hash
-from adapters.sandbox.adapter import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_COMPANY,
-    SANDBOX_PRIVATE_KEY,
-    SANDBOX_PUBLIC_KEY,
-    connect,
-)
 from adapters.sandbox.server import SandboxServer, sandbox_wsgi_app, serve_sandbox
 from adapters.sandbox.store import SandboxStore
+from adapters.sandbox.vendor import VENDOR, connect, register_webhook
 
 __all__ = [
-    "SANDBOX_CLIENT_ID",
-    "SANDBOX_COMPANY",
-    "SANDBOX_PRIVATE_KEY",
-    "SANDBOX_PUBLIC_KEY",
+    "VENDOR",
     "SandboxServer",
     "SandboxStore",
     "connect",
-    "sandbox_member_hash",
+    "register_webhook",
     "sandbox_wsgi_app",
     "serve_sandbox",
 ]

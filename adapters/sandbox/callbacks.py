@@ -1,10 +1,10 @@
-"""Delivering ConnectWise callbacks: the signature and a background sender with retries."""
+"""Delivering a dialect's webhooks: a background sender with retries, every attempt recorded.
+
+The dialect signs each body its vendor's way and hands over the headers to send it with.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import queue
 import threading
@@ -22,25 +22,19 @@ BACKOFF_SECONDS = 0.25
 IDLE_SECONDS = 5.0
 
 
-def content_signature(body: bytes, signing_key: str) -> str:
-    """ConnectWise's x-content-signature: base64(HMAC-SHA256(SHA256(key), raw body))."""
-    key = hashlib.sha256(signing_key.encode("utf-8")).digest()
-    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
-
-
 class CallbackSender:
-    """POSTs signed bodies from one daemon thread, in order; every attempt is recorded."""
+    """POSTs bodies from one daemon thread, in order; every attempt is recorded."""
 
     def __init__(self, store: SandboxStore, *, backoff: float = BACKOFF_SECONDS):
         self._store = store
         self._backoff = backoff
-        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def send(self, url: str, body: bytes) -> None:
+    def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         with self._start_lock:
-            self._queue.put((url, body))
+            self._queue.put((url, body, headers))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="sandbox-callbacks", daemon=True
@@ -50,7 +44,7 @@ class CallbackSender:
     def _run(self) -> None:
         while True:
             try:
-                url, body = self._queue.get(timeout=IDLE_SECONDS)
+                url, body, headers = self._queue.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 with self._start_lock:  # idle: let the thread end; send() starts a new one
                     if self._queue.empty():
@@ -58,15 +52,11 @@ class CallbackSender:
                         return
                 continue
             try:
-                self._deliver(url, body)
+                self._deliver(url, body, headers)
             except Exception:  # the sender thread must survive anything
                 log.exception("sandbox callback to %s failed", url)
 
-    def _deliver(self, url: str, body: bytes) -> None:
-        headers = {
-            "Content-Type": "application/json",
-            "x-content-signature": content_signature(body, self._store.signing_key),
-        }
+    def _deliver(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
             status, error = None, ""
             try:

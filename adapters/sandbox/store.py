@@ -1,24 +1,23 @@
-"""The sandbox PSA's state: tickets, notes, time, configurations, members and callbacks.
+"""The sandbox PSA's state: tickets, notes, time, configurations and members.
 
 Vendor-neutral records in memory, seeded from the escalation corpus. Every ticket starts
-"In Progress" so that escalating one is an action. A dialect (connectwise.py) renders these
-records in its vendor's JSON and subscribes to changes to fire that vendor's webhooks.
+"In Progress" so that escalating one is an action. Each vendor's dialect (its folder's
+sandbox/) renders these records in its vendor's JSON, keeps its own state beside the store
+(keys, registered webhooks), and subscribes to changes to fire that vendor's webhooks.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import secrets
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-COMPANY = "baton-sandbox"
+EMAIL_DOMAIN = "baton-sandbox.example.com"
 API_MEMBER = "baton-api"
 STATUSES = ("New", "In Progress", "Escalated", "Waiting on Client", "Resolved")
 INITIAL_STATUS = "In Progress"
@@ -39,12 +38,19 @@ KNOWN_MEMBERS = {
     "admin": ("Sandbox", "Admin"),
     API_MEMBER: ("Baton", "API"),
 }
+# A technician who has left: still in the PSA (their notes remain), no longer active.
+FORMER_MEMBERS = {"dformer": ("Dana", "Former")}
 
 Listener = Callable[[str, int, str], None]  # (kind "status" | "note", ticket id, actor)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plus_minutes(start: str, minutes: int) -> str:
+    moment = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ") + timedelta(minutes=minutes)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class NotInSandbox(LookupError):
@@ -58,6 +64,7 @@ class Member:
     first_name: str
     last_name: str
     email: str
+    active: bool = True
 
     @property
     def name(self) -> str:
@@ -157,22 +164,8 @@ def _load_records(corpus: str | Path | Iterable[dict[str, Any]] | None) -> list[
 class SandboxStore:
     """Thread-safe in-memory PSA. Methods return immutable snapshots."""
 
-    def __init__(
-        self,
-        corpus: str | Path | Iterable[dict[str, Any]] | None = None,
-        *,
-        public_key: str = "sandbox-public",
-        private_key: str = "sandbox-private",
-    ):
-        self.company = COMPANY
-        self.public_key = public_key
-        self.private_key = private_key
-        self.api_member = API_MEMBER
-        self.signing_key = secrets.token_urlsafe(32)
-        self.signing_key_id = str(uuid.uuid4())
-        self.member_secret = secrets.token_bytes(32)
-        self.product_instance_id = secrets.token_hex(12)
-        self.partner_id = secrets.token_hex(12)
+    def __init__(self, corpus: str | Path | Iterable[dict[str, Any]] | None = None):
+        self.api_member = API_MEMBER  # who the dialects' API credentials act as
         self.deliveries: list[Delivery] = []
 
         self._lock = threading.RLock()
@@ -185,7 +178,6 @@ class SandboxStore:
         self._time: list[TimeEntry] = []
         self._configs: dict[int, Configuration] = {}
         self._ticket_configs: dict[int, list[int]] = {}
-        self._callbacks: dict[int, dict[str, Any]] = {}
         self._ids: dict[str, dict[str, int]] = {"company": {}, "contact": {}, "priority": {}}
         self._seed(_load_records(corpus))
 
@@ -196,7 +188,6 @@ class SandboxStore:
         self._note_ids = itertools.count(top_note + 1)
         self._time_ids = itertools.count(50001)
         self._config_ids = itertools.count(3001)
-        self._callback_ids = itertools.count(26001)
         for identifier in sorted({r["escalated_by"] for r in records if r.get("escalated_by")}):
             self._add_member(identifier)
         for identifier in ("sseniorr", "admin", API_MEMBER):
@@ -210,6 +201,8 @@ class SandboxStore:
                 self.stable_id(kind, name, start)
         for record in records:
             self._seed_ticket(record)
+        for identifier in FORMER_MEMBERS:
+            self._add_member(identifier, active=False)
 
     def _seed_ticket(self, r: dict[str, Any]) -> None:
         tid = int(r["id"])
@@ -255,15 +248,15 @@ class SandboxStore:
             escalation_reason=r.get("escalation_reason", ""),
         )  # fmt: skip
 
-    def _add_member(self, identifier: str) -> None:
+    def _add_member(self, identifier: str, *, active: bool = True) -> None:
         if identifier.lower() in self._members:
             return
-        first, last = KNOWN_MEMBERS.get(
+        first, last = {**KNOWN_MEMBERS, **FORMER_MEMBERS}.get(
             identifier, (identifier[:1].upper(), identifier[1:].title())
         )
-        email = f"{identifier}@{COMPANY}.example.com"
+        email = f"{identifier}@{EMAIL_DOMAIN}"
         self._members[identifier.lower()] = Member(
-            100 + len(self._members), identifier, first, last, email
+            100 + len(self._members), identifier, first, last, email, active
         )
 
     def stable_id(self, kind: str, key: str, start: int) -> int:
@@ -277,6 +270,11 @@ class SandboxStore:
     def member(self, identifier: str) -> Member | None:
         with self._lock:
             return self._members.get(identifier.lower())
+
+    def members(self) -> list[Member]:
+        """Everyone in the PSA, the former and the API member included, by id."""
+        with self._lock:
+            return sorted(self._members.values(), key=lambda m: m.id)
 
     def member_by_id(self, member_id: int) -> Member | None:
         with self._lock:
@@ -379,34 +377,6 @@ class SandboxStore:
         if reason or after.status != before.status:
             self._emit("status", ticket_id, member)
         return after
-
-    # --- callbacks (stored in the ConnectWise CallbackEntry shape) ------------------------------
-
-    def callbacks(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(cb) for cb in self._callbacks.values()]
-
-    def callback(self, callback_id: int) -> dict[str, Any]:
-        with self._lock:
-            if callback_id not in self._callbacks:
-                raise NotInSandbox(f"callback {callback_id}")
-            return dict(self._callbacks[callback_id])
-
-    def add_callback(self, entry: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            entry = {"id": next(self._callback_ids), **entry}
-            self._callbacks[entry["id"]] = entry
-            return dict(entry)
-
-    def update_callback(self, callback_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self._callbacks[callback_id] = {**self.callback(callback_id), **changes}
-            return dict(self._callbacks[callback_id])
-
-    def delete_callback(self, callback_id: int) -> None:
-        with self._lock:
-            self.callback(callback_id)
-            del self._callbacks[callback_id]
 
     # --- listeners and deliveries -------------------------------------------------------------
 

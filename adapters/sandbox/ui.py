@@ -31,7 +31,7 @@ PAGE = """<!doctype html>
  {% endfor %}
 {% else %}
  <h1>Sandbox PSA</h1>
- <p>A simulated ConnectWise site. Press <b>Escalate</b> to do what a junior technician does:
+ <p>A simulated PSA. Press <b>Escalate</b> to do what a junior technician does:
     the ticket moves to "Escalated" and the PSA calls Baton.</p>
  <table><tr><th>Ticket</th><th>Company</th><th>Status</th><th></th></tr>
  {% for t in tickets %}

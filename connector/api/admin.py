@@ -9,7 +9,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from adapters.fields import CONNECTION_FIELDS
+import adapters
+from adapters.fields import SettingField
 from connector import tenants as tenant_ops
 from connector.auth import require_admin_token
 from connector.db import session
@@ -31,7 +32,7 @@ class TenantCreateSchema(Schema):
         ),
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    vendor = fields.String(required=True, validate=validate.OneOf(sorted(CONNECTION_FIELDS)))
+    vendor = fields.String(required=True, validate=validate.OneOf(sorted(adapters.vendors())))
     escalation_statuses = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),
         required=True,
@@ -68,20 +69,28 @@ class TenantSchema(Schema):
     created_at = fields.DateTime()
 
 
-class ConnectionSchema(Schema):
-    """Every vendor's fields; which are required depends on the tenant's vendor."""
+def connection_field(spec: SettingField) -> fields.Field:
+    """A vendor's connection setting as the API validates it; secrets are write-only."""
+    if spec.kind == "url":
+        return fields.Url(require_tld=False, schemes={"http", "https"})
+    if spec.kind == "email":
+        return fields.Email()
+    if spec.kind == "choice":
+        return fields.String(validate=validate.OneOf(spec.choices))
+    length = validate.Length(min=spec.min_length or None, max=spec.max_length)
+    return fields.String(load_only=spec.secret, validate=length)
 
-    site = fields.Url(require_tld=False, schemes={"http", "https"})
-    company_id = fields.String(validate=validate.Length(max=100))
-    public_key = fields.String(load_only=True, validate=validate.Length(max=200))
-    private_key = fields.String(load_only=True, validate=validate.Length(max=200))
-    client_id = fields.String(load_only=True, validate=validate.Length(max=200))
-    username = fields.Email()
-    secret = fields.String(load_only=True, validate=validate.Length(max=200))
-    integration_code = fields.String(load_only=True, validate=validate.Length(max=200))
-    webhook_secret = fields.String(load_only=True, validate=validate.Length(min=10, max=64))
-    zone_url = fields.Url(require_tld=False, schemes={"http", "https"})
-    dialect = fields.String(validate=validate.OneOf(["connectwise", "autotask"]))
+
+# Every vendor's fields (a name means the same for every vendor that uses it); which are
+# required depends on the tenant's vendor.
+ConnectionSchema = Schema.from_dict(
+    {
+        spec.name: connection_field(spec)
+        for vendor in adapters.vendors().values()
+        for spec in vendor.fields
+    },
+    name="ConnectionSchema",
+)
 
 
 class MemberCreateSchema(Schema):

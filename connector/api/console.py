@@ -15,15 +15,15 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+import adapters
 from adapters.base import AdapterError, PSAAdapter, StatusOption
-from adapters.fields import CONNECTION_FIELDS
+from adapters.values import origin_of
 from connector import tenants as tenant_ops
 from connector.api.admin import ConnectionSchema, ConnectionStateSchema, MemberCreateSchema
 from connector.auth import current_member, require_admin
 from connector.db import session
 from connector.errors import APIError
 from connector.models import ROLES, Member, Tenant, WebhookDelivery
-from connector.panel.policy import origin_of
 from connector.summary import LANGUAGES
 
 blp = Blueprint(
@@ -69,13 +69,15 @@ class StatusSchema(Schema):
     value = fields.String(metadata={"description": "what the trigger stores for this status"})
     id = fields.String()
     name = fields.String()
-    groups = fields.List(fields.String(), metadata={"description": "ConnectWise boards"})
+    groups = fields.List(
+        fields.String(), metadata={"description": "where the PSA groups it (boards, queues)"}
+    )
     selected = fields.Boolean()
 
 
 class StatusesSchema(Schema):
     value_is = fields.String(
-        metadata={"description": "'name' (ConnectWise) or 'id' (Autotask status picklist)"}
+        metadata={"description": "'name' or 'id': how the PSA's webhooks name a status"}
     )
     statuses = fields.List(fields.Nested(StatusSchema))
     selected = fields.List(fields.String())
@@ -118,7 +120,9 @@ class WebhookViewSchema(Schema):
     created = fields.Boolean(
         metadata={"description": "after an install: false when an existing one was repaired"}
     )
-    panel_vendor = fields.String(metadata={"description": "connectwise | autotask"})
+    panel_vendor = fields.String(
+        metadata={"description": "the vendor whose screens the panel is added to"}
+    )
     panel_steps = fields.List(fields.Nested(PanelStepSchema))
     panel_note = fields.String()
 
@@ -191,14 +195,6 @@ def _psa(tenant: Tenant) -> PSAAdapter:
         raise APIError(409, "bad_connection", f"the connection cannot be used: {exc}") from None
 
 
-def _dialect(tenant: Tenant) -> str:
-    """The vendor whose screens and ids the tenant really has (a sandbox speaks one of them)."""
-    if tenant.vendor == "sandbox":
-        settings = tenant.connection.settings if tenant.connection else {}
-        return str((settings or {}).get("dialect") or "connectwise")
-    return tenant.vendor
-
-
 def connection_view(tenant: Tenant) -> dict[str, Any]:
     described = tenant_ops.describe_connection(tenant)
     return {
@@ -213,19 +209,19 @@ def connection_view(tenant: Tenant) -> dict[str, Any]:
                 "choices": list(f.choices),
                 "help": f.help,
             }
-            for f in CONNECTION_FIELDS[tenant.vendor]
+            for f in adapters.vendor(tenant.vendor).fields
         ],
         "configured": described["configured"],
         "settings": described["settings"],
         "secrets": described["secrets"]
-        or {f.name: "not set" for f in CONNECTION_FIELDS[tenant.vendor] if f.secret},
+        or {f.name: "not set" for f in adapters.vendor(tenant.vendor).fields if f.secret},
         "webhook": described.get("webhook", {"installed": False, "active": False, "id": None}),
     }
 
 
 def check_connection_fields(tenant: Tenant, data: dict[str, Any]) -> None:
     """Which of the vendor's fields are missing or foreign, named field by field."""
-    specs = CONNECTION_FIELDS[tenant.vendor]
+    specs = adapters.vendor(tenant.vendor).fields
     known = {f.name for f in specs}
     problems: dict[str, list[str]] = {}
     for name in sorted(set(data) - known):
@@ -243,13 +239,13 @@ def check_connection_fields(tenant: Tenant, data: dict[str, Any]) -> None:
 
 
 def status_options(psa: PSAAdapter) -> tuple[str, list[dict[str, Any]]]:
-    """The PSA's statuses as the trigger stores them: ConnectWise by name (one entry per name,
-    whichever boards have it), Autotask by status picklist id."""
+    """The PSA's statuses as the trigger stores them, the way its webhooks name them: by id,
+    or by name (one entry per name, whichever groups have it)."""
     try:
         listed: list[StatusOption] = psa.list_statuses()
     except AdapterError as exc:
         raise APIError(502, "psa_error", f"the PSA did not list its statuses: {exc}") from None
-    if psa.vendor == "autotask":
+    if psa.status_by == "id":
         return "id", [
             {"value": s.id, "id": s.id, "name": s.name, "groups": []} for s in listed if s.id
         ]
@@ -270,7 +266,7 @@ def _picked(options: list[dict[str, Any]], value: str, value_is: str) -> dict[st
     for option in options:
         if option["value"].casefold() == wanted:
             return option
-    if value_is == "id":  # an API caller may name an Autotask status by its label
+    if value_is == "id":  # an API caller may name a status stored by id by its label
         matches = [o for o in options if o["name"].casefold() == wanted]
         if len(matches) == 1:
             return matches[0]
@@ -284,52 +280,12 @@ def _step(text: str, *values: tuple[str, str]) -> dict[str, Any]:
 def panel_setup(tenant: Tenant) -> tuple[str, list[dict[str, Any]], str]:
     """The steps (and the values to paste) that put the panel on the PSA's ticket screen."""
     public_url = current_app.extensions["baton"].settings.public_url
-    if _dialect(tenant) == "autotask":
-        url = f"{public_url}/panel/?tenant={tenant.slug}&ticket=<variable>"
-        steps = [
-            _step(
-                "In Autotask, open Admin > Automation > LiveLinks Designer and add a LiveLink.",
-                ("Name", "Baton handoff"),
-                ("Entity", "Ticket"),
-            ),
-            _step(
-                "Set the link to open a new window with this URL. Replace <variable> with the "
-                "ticket ID variable from the LiveLink's variable list.",
-                ("URL", url),
-            ),
-            _step(
-                "Make the LiveLink available on the ticket page for your technicians' security "
-                "levels, then save."
-            ),
-        ]
-        note = (
-            "Autotask passes no verifiable identity to a LiveLink, so each member signs in to "
-            "Baton once with their own sign-in link (Members, below)."
-        )
-        return "autotask", steps, note
-    origin = origin_of(public_url) or public_url
-    url = f"{public_url}/panel/?tenant={tenant.slug}&id=[cw_id]&screen=[cw_screen]"
-    steps = [
-        _step("In ConnectWise PSA, open System > Setup Tables > Manage Hosted API and click New."),
-        _step(
-            "Fill in the new entry with these values and save.",
-            ("Description", "Baton"),
-            ("Screen", "Service Ticket"),
-            ("Origin", origin),
-            ("URL", url),
-            ("Display", "Pod"),
-            ("Pod Height", "600"),
-        ),
-        _step(
-            "Open a service ticket: the Baton pod signs each member in through ConnectWise. "
-            "For a full-width view add a second entry with Display Tab."
-        ),
-    ]
-    note = (
-        "The API member needs the Table Setup permission for Manage Hosted API to see the "
-        "setup table; every member who uses the pod must be a Baton member (Members, below)."
+    psa = tenant_ops.psa_vendor(tenant)
+    setup = psa.panel_setup(
+        f"{public_url}/panel/?tenant={tenant.slug}", origin_of(public_url) or public_url
     )
-    return "connectwise", steps, note
+    steps = [_step(step.text, *step.values) for step in setup.steps]
+    return psa.key, steps, setup.note
 
 
 def webhook_view(tenant: Tenant, created: bool | None = None) -> dict[str, Any]:
@@ -436,7 +392,7 @@ class TenantConnectionTest(MethodView):
 class TenantStatuses(MethodView):
     @blp.response(200, StatusesSchema)
     def get(self):
-        """The PSA's own ticket statuses (ConnectWise board statuses, Autotask status picklist)"""
+        """The PSA's own ticket statuses, as its webhooks name them"""
         tenant = _admin().tenant
         value_is, options = status_options(_psa(tenant))
         selected = list(tenant.escalation_statuses or [])

@@ -6,49 +6,15 @@ else; a page whose tenant is unknown may only be framed by Baton itself.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
+from connector import tenants as tenant_ops
 from connector.models import Tenant
-
-# A ConnectWise cloud API host serves REST only; the screens (and so the pod's parent) are on
-# the matching UI host: api-na.myconnectwise.net -> na.myconnectwise.net.
-CONNECTWISE_CLOUD = (".myconnectwise.net", ".connectwisedev.com")
-AUTOTASK_UI = "https://*.autotask.net"
-
-
-def origin_of(url: str) -> str | None:
-    """scheme://host[:port] of a URL (a bare host is taken as https), or None."""
-    url = (url or "").strip()
-    if not url:
-        return None
-    if "://" not in url:
-        url = "https://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
 def psa_origins(tenant: Tenant | None) -> list[str]:
     """The origins the tenant's PSA shows its screens from (where the panel is framed)."""
     if tenant is None:
         return []
-    settings = dict(tenant.connection.settings or {}) if tenant.connection else {}
-    dialect = settings.get("dialect", "connectwise") if tenant.vendor == "sandbox" else ""
-    if tenant.vendor == "autotask" or dialect == "autotask":
-        origins = [AUTOTASK_UI]
-        if tenant.vendor == "sandbox" and (site := origin_of(settings.get("site", ""))):
-            origins.append(site)
-        return origins
-    site = origin_of(settings.get("site", ""))
-    if site is None:
-        return []
-    origins = [site]
-    scheme, _, host = site.partition("://")
-    if host.startswith("api-") and host.endswith(CONNECTWISE_CLOUD):
-        origins.append(f"{scheme}://{host[len('api-') :]}")
-    return origins
+    return tenant_ops.psa_vendor(tenant).frame_origins(tenant_ops.connection_settings(tenant))
 
 
 def content_security_policy(tenant: Tenant | None) -> str:
@@ -61,7 +27,8 @@ def content_security_policy(tenant: Tenant | None) -> str:
 
 
 def message_origins(tenant: Tenant | None) -> list[str]:
-    """Exact origins (besides ConnectWise's cloud) whose postMessage replies the panel trusts."""
+    """Exact origins whose postMessage replies the panel trusts (the vendor's identity adds
+    its own patterns)."""
     return [o for o in psa_origins(tenant) if "*" not in o]
 
 

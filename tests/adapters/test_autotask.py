@@ -18,8 +18,9 @@ import responses
 from responses import matchers
 
 import adapters.autotask.client as at
+import adapters.autotask.webhook as at_webhook
 from adapters import adapter_for
-from adapters.autotask.client import AutotaskAdapter
+from adapters.autotask.adapter import AutotaskAdapter
 from adapters.base import (
     AdapterError,
     AdapterOptions,
@@ -702,7 +703,10 @@ def test_body_un_escaped_on_the_way_still_verifies_against_autotasks_escaping(
                            ("\\u2013", "\u2013"), ("\\u00FC", "ü")]:  # fmt: skip
         text = text.replace(escaped, plain)
     unescaped = text.encode("utf-8")
-    assert json.loads(unescaped) == json.loads(body) and at.autotask_escape(text) == body.decode()
+    assert (
+        json.loads(unescaped) == json.loads(body)
+        and at_webhook.autotask_escape(text) == body.decode()
+    )
     adapter.verify_webhook(webhook(unescaped, sign(body)))
 
 

@@ -16,12 +16,14 @@ import responses
 from responses import matchers
 
 import adapters.connectwise.client as cw
-from adapters import ADAPTERS, VENDORS, adapter_for
+import adapters.connectwise.webhook as cw_webhook
+from adapters import adapter_for, vendors
 from adapters.base import (
     BATON_NOTE_MARKER,
     AdapterError,
     AdapterOptions,
     AuthenticationFailed,
+    ConnectionCheck,
     Ignored,
     MalformedWebhook,
     NotFound,
@@ -29,7 +31,8 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from adapters.connectwise.client import ConnectWiseAdapter, api_site
+from adapters.connectwise.adapter import ConnectWiseAdapter
+from adapters.connectwise.client import api_site
 
 FIXTURES = Path(cw.__file__).parent / "fixtures"
 SITE = "https://api-na.myconnectwise.net"
@@ -79,7 +82,7 @@ def with_key_url(name: str, key_url: str) -> bytes:
 @pytest.fixture(autouse=True)
 def clean_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     cw._CODEBASES.clear()
-    cw._SIGNING_KEYS.clear()
+    cw_webhook._SIGNING_KEYS.clear()
 
     # No DNS in tests: every public name resolves to a public address for the outbound guard.
     def resolve(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
@@ -487,7 +490,7 @@ def test_connection_role_without_ticket_access(rsps: Any, adapter: Any) -> None:
 def test_connection_unreachable_host(rsps: Any, adapter: Any, waits: list) -> None:
     rsps.get(COMPANYINFO, body=requests.ConnectionError("connection refused"))
     check = adapter.test_connection()
-    assert check == cw.ConnectionCheck(
+    assert check == ConnectionCheck(
         ok=False, checks=(("Site", False, "cannot reach api-na.myconnectwise.net: check Site"),)
     )
     assert_no_secrets(check.checks)
@@ -709,7 +712,7 @@ def test_parse_record_id_must_match(adapter: Any) -> None:
 
 
 def test_registry_builds_the_connectwise_adapter() -> None:
-    assert set(ADAPTERS) == set(VENDORS)
+    assert vendors()["connectwise"].connect is ConnectWiseAdapter
     built = adapter_for("connectwise", SETTINGS, AdapterOptions())
     assert isinstance(built, ConnectWiseAdapter) and built.vendor == "connectwise"
     with pytest.raises(ValueError, match="unknown PSA vendor"):

@@ -15,7 +15,12 @@ from playwright.sync_api import Page, expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from adapters.sandbox import SANDBOX_CLIENT_ID
+from adapters.connectwise.sandbox.state import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    connectwise_state,
+)
 from tests.browser.conftest import SCREENSHOTS, TAB, BurstWorker, wait_for
 from tests.conftest import ADMIN_TOKEN
 
@@ -117,9 +122,9 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     connection = page.locator("#connection")
 
     # 1. Connection: a missing key is named beside its field, and what was typed stays.
-    page.get_by_label("Site").fill(server.connectwise_site)
+    page.get_by_label("Site").fill(server.site("connectwise"))
     page.get_by_label("Company ID").fill("baton-sandbox")
-    page.get_by_label("Public key").fill(store.public_key)
+    page.get_by_label("Public key").fill(SANDBOX_PUBLIC_KEY)
     page.get_by_label("Client ID").fill(SANDBOX_CLIENT_ID)
     connection.get_by_role("button", name="Save connection").click()
     error = connection.locator('.field-error[data-field="private_key"]')
@@ -127,10 +132,10 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     expect(page.get_by_label("Private key")).to_be_focused()
     expect(page.get_by_label("Private key")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Company ID")).to_have_value("baton-sandbox")
-    expect(page.get_by_label("Public key")).to_have_value(store.public_key)
+    expect(page.get_by_label("Public key")).to_have_value(SANDBOX_PUBLIC_KEY)
     shot(page, "#connection", "admin-connection-error")
 
-    page.get_by_label("Private key").fill(store.private_key)
+    page.get_by_label("Private key").fill(SANDBOX_PRIVATE_KEY)
     page.keyboard.press("Enter")  # the form submits from the keyboard
     expect(page.locator(".toast").first).to_contain_text("Connection saved")
     expect(error).to_be_hidden()
@@ -158,10 +163,10 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     expect(page.locator("#webhook-state")).to_have_text("not installed")
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator("#webhook-state")).to_contain_text("installed and active")
-    assert len(store.callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == 1
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator(".toast").last).to_contain_text("found and checked")
-    assert len(store.callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == 1
     pod_url = f"{setup['url']}/panel/?tenant=newco&id=[cw_id]&screen=[cw_screen]"
     expect(install.locator(".paste code", has_text=pod_url)).to_be_visible()
     install.get_by_role("button", name="Copy URL").click()

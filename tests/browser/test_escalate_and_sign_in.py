@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from adapters.sandbox import sandbox_member_hash
+from adapters.connectwise.sandbox.state import sandbox_member_hash
 from tests.browser.conftest import POD, screenshot
 
 pytestmark = pytest.mark.browser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from adapters.connectwise.sandbox.state import connectwise_state
 from adapters.sandbox import serve_sandbox
 from adapters.sandbox.store import SandboxStore
 from tests.integration.pipeline import connect_sandbox_tenant
@@ -30,7 +31,7 @@ def baton(app_factory, live_server_factory, admin_headers, sandbox):
     api.headers.update(admin_headers)
     connect_sandbox_tenant(api, live.url, store, server)
     again = api.post(f"{live.url}/api/v1/admin/tenants/acme/webhooks/install")
-    assert again.json()["created"] is False and len(store.callbacks()) == 1
+    assert again.json()["created"] is False and len(connectwise_state(store).callbacks()) == 1
     member = api.post(
         f"{live.url}/api/v1/admin/tenants/acme/members",
         json={

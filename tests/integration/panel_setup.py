@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from adapters.base import TicketEvent
+from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
 from adapters.sandbox import SandboxStore, serve_sandbox
 from tests.integration.pipeline import run_worker, wait_for  # noqa: F401 (re-exported)
 
@@ -47,8 +48,8 @@ def connect_sandbox(
         json={
             "site": site,
             "company_id": "baton-sandbox",
-            "public_key": store.public_key,
-            "private_key": store.private_key,
+            "public_key": SANDBOX_PUBLIC_KEY,
+            "private_key": SANDBOX_PRIVATE_KEY,
             "client_id": "00000000-0000-4000-8000-000000000000",
         },
         headers=admin_headers,

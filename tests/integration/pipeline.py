@@ -6,6 +6,7 @@ import time
 
 from rq import SimpleWorker
 
+from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
 from adapters.sandbox import SandboxStore
 from connector.queue import QUEUE_NAMES, queue
 
@@ -67,10 +68,10 @@ def connect_sandbox_tenant(api, base_url: str, store: SandboxStore, server, slug
     connected = api.put(
         f"{base_url}/api/v1/admin/tenants/{slug}/connection",
         json={
-            "site": server.connectwise_site,
+            "site": server.site("connectwise"),
             "company_id": "baton-sandbox",
-            "public_key": store.public_key,
-            "private_key": store.private_key,
+            "public_key": SANDBOX_PUBLIC_KEY,
+            "private_key": SANDBOX_PRIVATE_KEY,
             "client_id": "00000000-0000-4000-8000-000000000000",
         },
     )

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 import requests
 
-from adapters.sandbox import SANDBOX_CLIENT_ID
+from adapters.connectwise.sandbox.state import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    connectwise_state,
+)
 from adapters.sandbox.store import STATUSES
 from tests.integration.pipeline import wait_for
 
@@ -77,10 +82,10 @@ class Console:
 
     def good_connection(self, **changes: str) -> dict[str, str]:
         values = {
-            "site": self.server.connectwise_site,
+            "site": self.server.site("connectwise"),
             "company_id": "baton-sandbox",
-            "public_key": self.store.public_key,
-            "private_key": self.store.private_key,
+            "public_key": SANDBOX_PUBLIC_KEY,
+            "private_key": SANDBOX_PRIVATE_KEY,
             "client_id": SANDBOX_CLIENT_ID,
         }
         values.update(changes)
@@ -164,11 +169,11 @@ def test_connection_form_fields_and_write_only_secrets(console):
 
     saved = console.call("ada", "PUT", "/api/v1/tenant/connection", console.good_connection())
     assert saved.status_code == 200, saved.text
-    assert console.store.private_key not in saved.text and SANDBOX_CLIENT_ID not in saved.text
+    assert SANDBOX_PRIVATE_KEY not in saved.text and SANDBOX_CLIENT_ID not in saved.text
     body = saved.json()
     assert body["configured"] is True
     assert body["settings"] == {
-        "site": console.server.connectwise_site,
+        "site": console.server.site("connectwise"),
         "company_id": "baton-sandbox",
     }
     assert set(body["secrets"].values()) == {"set"}
@@ -178,11 +183,11 @@ def test_connection_form_fields_and_write_only_secrets(console):
         "ada",
         "PUT",
         "/api/v1/tenant/connection",
-        {"site": console.server.connectwise_site, "company_id": "baton-sandbox"},
+        {"site": console.server.site("connectwise"), "company_id": "baton-sandbox"},
     )
     assert set(kept["secrets"].values()) == {"set"}
     again = console.call("ada", "GET", "/api/v1/tenant/connection")
-    assert console.store.private_key not in again.text
+    assert SANDBOX_PRIVATE_KEY not in again.text
 
 
 def test_connection_422s_name_the_field(console):
@@ -287,13 +292,13 @@ def test_install_is_idempotent_and_repairs_a_switched_off_webhook(console):
     assert first["created"] is True and first["installed"] and first["active"]
     second = console.ok("ada", "POST", "/api/v1/tenant/webhook/install")
     assert second["created"] is False and second["id"] == first["id"]
-    assert len(console.store.callbacks()) == 1
+    assert len(connectwise_state(console.store).callbacks()) == 1
 
-    console.store.update_callback(int(first["id"]), {"inactiveFlag": True})
+    connectwise_state(console.store).update_callback(int(first["id"]), {"inactiveFlag": True})
     repaired = console.ok("ada", "POST", "/api/v1/tenant/webhook/install")
     assert repaired["created"] is False and repaired["active"] is True
-    assert console.store.callback(int(first["id"]))["inactiveFlag"] is False
-    assert len(console.store.callbacks()) == 1
+    assert connectwise_state(console.store).callback(int(first["id"]))["inactiveFlag"] is False
+    assert len(connectwise_state(console.store).callbacks()) == 1
 
 
 def test_webhook_state_gives_the_hosted_api_steps_with_values(console):

@@ -254,7 +254,7 @@ def test_fifty_seniors_claim_at_once_over_http(app_factory, live_server_factory,
 def connected(app, client, admin_headers, sandbox):  # noqa: F811
     store, server = sandbox
     make_tenant(client, admin_headers, "acme")
-    connect_sandbox(client, admin_headers, "acme", store, server.connectwise_site)
+    connect_sandbox(client, admin_headers, "acme", store, server.site("connectwise"))
     _tid, tech = add_member(client, admin_headers, "acme", "kpatel", "technician", "Kiran")
     _sid, senior = add_member(client, admin_headers, "acme", "sseniorr", "engineer", "Sam")
     return store, tech, senior

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from adapters.sandbox.adapter import (
+from adapters.autotask.sandbox import zone_url
+from adapters.autotask.sandbox.state import (
     SANDBOX_AUTOTASK_INTEGRATION_CODE,
     SANDBOX_AUTOTASK_SECRET,
     SANDBOX_AUTOTASK_USERNAME,
@@ -43,7 +44,7 @@ def autotask_baton(app_factory, live_server_factory, admin_headers, sandbox):
             "username": SANDBOX_AUTOTASK_USERNAME,
             "secret": SANDBOX_AUTOTASK_SECRET,
             "integration_code": SANDBOX_AUTOTASK_INTEGRATION_CODE,
-            "zone_url": server.autotask_zone_url,
+            "zone_url": zone_url(server.site("autotask")),
         },
     )
     assert connected.status_code == 200, connected.text

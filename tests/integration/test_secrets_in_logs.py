@@ -7,6 +7,11 @@ import logging
 
 import requests
 
+from adapters.connectwise.sandbox.state import (
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    connectwise_state,
+)
 from tests.integration.pipeline import accepted, run_worker, wait_for
 
 
@@ -30,17 +35,17 @@ def test_no_configured_secret_in_any_log_or_response(
         # Errors too: a wrong key answers without echoing what was sent.
         requests.get(
             f"{live.url}/api/v1/admin/tenants",
-            headers={"Authorization": f"Bearer {store.private_key}"},
+            headers={"Authorization": f"Bearer {SANDBOX_PRIVATE_KEY}"},
         ).text,
     ]
     secrets = {
-        "private key": store.private_key,
-        "public key": store.public_key,
+        "private key": SANDBOX_PRIVATE_KEY,
+        "public key": SANDBOX_PUBLIC_KEY,
         "client id": "00000000-0000-4000-8000-000000000000",
         "admin token": admin_headers["Authorization"].split()[1],
         "member token": member_token,
         "anthropic key": api_key,
-        "signing key": store.signing_key,
+        "signing key": connectwise_state(store).signing_key,
         "ticket password": "Sc@nDesk!2291",
     }
     out, err = capfd.readouterr()

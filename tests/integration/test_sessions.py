@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from adapters.sandbox import SandboxStore, sandbox_member_hash, serve_sandbox
+from adapters.connectwise.sandbox.state import sandbox_member_hash
+from adapters.sandbox import SandboxStore, serve_sandbox
 from tests.integration.panel_setup import (
     add_member,
     connect_sandbox,
@@ -228,7 +229,7 @@ def test_a_removed_member_is_signed_out(app, client, admin_headers, people):
 def cw(app, client, admin_headers, sandbox):  # noqa: F811
     store, server = sandbox
     make_tenant(client, admin_headers, "acme")
-    connect_sandbox(client, admin_headers, "acme", store, server.connectwise_site)
+    connect_sandbox(client, admin_headers, "acme", store, server.site("connectwise"))
     # Mapped case-insensitively: ConnectWise identifiers are not case-sensitive.
     sam_id, _ = add_member(client, admin_headers, "acme", "SSeniorr", "engineer", "Sam Senior")
     return store, sam_id
@@ -281,7 +282,7 @@ def test_a_verified_member_hash_is_remembered_for_a_while(app, client, admin_hea
     server = serve_sandbox(store)
     try:
         make_tenant(client, admin_headers, "acme")
-        connect_sandbox(client, admin_headers, "acme", store, server.connectwise_site)
+        connect_sandbox(client, admin_headers, "acme", store, server.site("connectwise"))
         add_member(client, admin_headers, "acme", "sseniorr", "engineer", "Sam Senior")
         assert cw_auth(client, store, "sseniorr").status_code == 200
         wrong_before = cw_auth(client, store, "sseniorr", member_hash="1" * 64)

@@ -30,7 +30,7 @@ def baton(app_factory, live_server_factory, admin_headers, sandbox):  # noqa: F8
     runtime.settings = runtime.settings.with_overrides(public_url=live.url)
     http = requests.Session()
     make_tenant(http, admin_headers, "acme", base=live.url)
-    connect_sandbox(http, admin_headers, "acme", store, server.connectwise_site, base=live.url)
+    connect_sandbox(http, admin_headers, "acme", store, server.site("connectwise"), base=live.url)
     installed = http.post(
         f"{live.url}/api/v1/admin/tenants/acme/webhooks/install", headers=admin_headers
     )

@@ -15,8 +15,16 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 import adapters.autotask.client as at
-from adapters.autotask.client import AutotaskAdapter
-from adapters.autotask.sandbox.app import STATUS_IDS, autotask_json, sandbox_webhooks
+from adapters.autotask.adapter import AutotaskAdapter
+from adapters.autotask.sandbox import zone_url
+from adapters.autotask.sandbox.render import STATUS_IDS
+from adapters.autotask.sandbox.serialise import autotask_json
+from adapters.autotask.sandbox.state import (
+    SANDBOX_AUTOTASK_INTEGRATION_CODE,
+    SANDBOX_AUTOTASK_SECRET,
+    SANDBOX_AUTOTASK_USERNAME,
+    sandbox_webhooks,
+)
 from adapters.base import (
     AdapterOptions,
     AuthenticationFailed,
@@ -25,12 +33,12 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from adapters.sandbox import SandboxServer, SandboxStore, sandbox_wsgi_app, serve_sandbox
-from adapters.sandbox.adapter import (
-    SANDBOX_AUTOTASK_INTEGRATION_CODE,
-    SANDBOX_AUTOTASK_SECRET,
-    SANDBOX_AUTOTASK_USERNAME,
+from adapters.sandbox import (
+    SandboxServer,
+    SandboxStore,
     connect,
+    sandbox_wsgi_app,
+    serve_sandbox,
 )
 from tests.corpus import load_corpus
 
@@ -125,20 +133,20 @@ def delivery(received: tuple[str, dict[str, str], bytes], **query: str) -> Webho
 
 
 def test_zone_discovery_over_http(monkeypatch: pytest.MonkeyPatch, server: SandboxServer) -> None:
-    lookup = server.autotask_site + "/atservicesrest/V1.0/zoneInformation"
+    lookup = server.site("autotask") + "/atservicesrest/V1.0/zoneInformation"
     monkeypatch.setattr(at, "ZONE_DISCOVERY_URL", lookup)
     settings = {"username": SANDBOX_AUTOTASK_USERNAME, "secret": SANDBOX_AUTOTASK_SECRET,
                 "integration_code": SANDBOX_AUTOTASK_INTEGRATION_CODE}  # fmt: skip
     discovered = AutotaskAdapter(settings, OPTIONS)
     assert discovered.fetch_context("104512").ticket.number.startswith("T")
-    assert at._ZONES[SANDBOX_AUTOTASK_USERNAME].url == server.autotask_zone_url
+    assert at._ZONES[SANDBOX_AUTOTASK_USERNAME].url == zone_url(server.site("autotask"))
     unknown = AutotaskAdapter({**settings, "username": "nobody@example.com"}, OPTIONS)
     with pytest.raises(AuthenticationFailed, match="does not know the API user nobody@"):
         unknown.fetch_context("104512")
 
 
 def test_autotask_status_code_quirks(server: SandboxServer) -> None:
-    url = server.autotask_zone_url + "V1.0/Tickets/104512"
+    url = zone_url(server.site("autotask")) + "V1.0/Tickets/104512"
     wrong_secret = requests.get(url, headers=api_headers(Secret="nope"), timeout=10)
     assert wrong_secret.status_code == 401
     wrong_code = requests.get(url, headers=api_headers(ApiIntegrationCode="X"), timeout=10)
@@ -155,7 +163,7 @@ def test_connection_check_in_plain_words(server: SandboxServer, adapter: Autotas
     assert check.ok and [c[0] for c in check.checks] == ["API user", "Credentials", "Ticket access"]
     wrong = AutotaskAdapter(
         {"username": SANDBOX_AUTOTASK_USERNAME, "secret": SANDBOX_AUTOTASK_SECRET,
-         "integration_code": "WRONG", "zone_url": server.autotask_zone_url}, OPTIONS,
+         "integration_code": "WRONG", "zone_url": zone_url(server.site("autotask"))}, OPTIONS,
     )  # fmt: skip
     assert wrong.test_connection().checks[-1] == (
         "Integration code", False, "the Integration code (API tracking identifier) is wrong",
@@ -188,7 +196,7 @@ def test_statuses_are_picklist_ids(adapter: AutotaskAdapter) -> None:
 
 
 def test_raw_queries_page_with_next_page_url(server: SandboxServer) -> None:
-    url = server.autotask_zone_url + "V1.0/TicketNotes/query"
+    url = zone_url(server.site("autotask")) + "V1.0/TicketNotes/query"
     search = {"filter": [{"op": "eq", "field": "ticketID", "value": BIG_TICKET}], "MaxRecords": 60}
     first = requests.post(url, json=search, headers=api_headers(), timeout=10).json()
     assert len(first["items"]) == 60 and first["pageDetails"]["prevPageUrl"] is None
@@ -215,7 +223,7 @@ def test_post_and_find_a_note(
     assert adapter.find_note("104512", marker) == note_id
     saved = store.notes(104512)[-1]
     assert str(saved.id) == note_id and saved.internal and saved.author == store.api_member
-    url = server.autotask_zone_url + f"V1.0/Tickets/104512/Notes/{note_id}"
+    url = zone_url(server.site("autotask")) + f"V1.0/Tickets/104512/Notes/{note_id}"
     item = requests.get(url, headers=api_headers(), timeout=10).json()["item"]
     assert (item["title"], item["publish"], item["noteType"]) == ("Baton escalation handoff", 2, 1)
     client_note = adapter.post_note("104512", "We are on it.", visibility="client", title="Update")
@@ -315,7 +323,7 @@ def test_deactivation_notice_is_signed_and_only_asks_for_a_recheck(
     installed = adapter.install_webhook(callback)
     assert installed.secret
     patch = {"id": int(installed.id), "isActive": False}
-    url = server.autotask_zone_url + "V1.0/TicketWebhooks"
+    url = zone_url(server.site("autotask")) + "V1.0/TicketWebhooks"
     assert requests.patch(url, json=patch, headers=api_headers(), timeout=10).ok
     [received] = receiver.wait(1)
     assert received[0] == callback + "?event=deactivated"
@@ -354,5 +362,5 @@ def test_connect_builds_the_autotask_adapter_for_the_sandbox(server: SandboxServ
         OPTIONS,
     )
     assert isinstance(built, AutotaskAdapter) and built.vendor == "autotask"
-    assert built.configured_zone == server.autotask_zone_url
+    assert built.configured_zone == zone_url(server.site("autotask"))
     assert built.username == SANDBOX_AUTOTASK_USERNAME and built.webhook_secret == "s" * 20

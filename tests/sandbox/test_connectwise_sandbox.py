@@ -19,16 +19,14 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from adapters.sandbox import (
+from adapters.connectwise.sandbox.state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_PRIVATE_KEY,
     SANDBOX_PUBLIC_KEY,
-    SandboxServer,
-    SandboxStore,
+    connectwise_state,
     sandbox_member_hash,
-    sandbox_wsgi_app,
-    serve_sandbox,
 )
+from adapters.sandbox import SandboxServer, SandboxStore, sandbox_wsgi_app, serve_sandbox
 from adapters.sandbox import store as store_module
 from tests.corpus import load_corpus
 
@@ -109,7 +107,7 @@ class CWClient:
 
 @pytest.fixture
 def api(server: SandboxServer) -> Iterator[CWClient]:
-    client = CWClient(server.connectwise_site)
+    client = CWClient(server.site("connectwise"))
     yield client
     client.session.close()
 
@@ -134,14 +132,14 @@ def register(api: CWClient, receiver: Receiver, **fields: object) -> dict:
 
 
 def test_company_info_names_the_codebase(server: SandboxServer) -> None:
-    info = get(server.connectwise_site + "/login/companyinfo/Baton-Sandbox").json()
+    info = get(server.site("connectwise") + "/login/companyinfo/Baton-Sandbox").json()
     assert info["Codebase"] == "v2025_1/" and info["IsCloud"] is False
-    unknown = get(server.connectwise_site + "/login/companyinfo/acme")
+    unknown = get(server.site("connectwise") + "/login/companyinfo/acme")
     assert unknown.status_code == 200 and unknown.json() is None
 
 
 def test_api_requires_client_id_and_keys(server: SandboxServer) -> None:
-    url = server.connectwise_site + API + "/system/info"
+    url = server.site("connectwise") + API + "/system/info"
     good = (f"baton-sandbox+{SANDBOX_PUBLIC_KEY}", SANDBOX_PRIVATE_KEY)
 
     missing = get(url, auth=good)
@@ -159,7 +157,7 @@ def test_api_requires_client_id_and_keys(server: SandboxServer) -> None:
 
 
 def test_member_hash_proves_who_the_member_is(store: SandboxStore, server: SandboxServer) -> None:
-    url = server.connectwise_site + API + "/system/myMembers/info"
+    url = server.site("connectwise") + API + "/system/myMembers/info"
     headers = {"clientId": SANDBOX_CLIENT_ID}
     member_hash = sandbox_member_hash(store, "sseniorr")
     me = get(url, headers=headers, auth=("baton-sandbox+sseniorr", member_hash))
@@ -363,6 +361,9 @@ def test_embedded_mount_under_a_prefix() -> None:
     assert info.json["CompanyID"] == "baton-sandbox"
     key = client.get(
         "/sandbox/connectwise/v2025_1//system/callbackkey/index.rails",
-        query_string={"companyName": "baton-sandbox", "id": store.signing_key_id},
+        query_string={
+            "companyName": "baton-sandbox",
+            "id": connectwise_state(store).signing_key_id,
+        },
     )
-    assert key.json == {"signing_key": store.signing_key}
+    assert key.json == {"signing_key": connectwise_state(store).signing_key}

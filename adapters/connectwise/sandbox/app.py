@@ -1,34 +1,43 @@
 """The sandbox PSA in the ConnectWise PSA (Manage) REST dialect, codebase v2025_1.
 
-Mounted at a site root (see server.py): `/login/companyinfo/<company>`, the unauthenticated
-callback signing-key URL, and the authenticated API under `/v2025_1/apis/3.0/`. Ticket
-changes fire signed ticket callbacks to every registered CallbackEntry, like ConnectWise.
+Mounted at a site root (see adapters/sandbox/server.py): `/login/companyinfo/<company>`, the
+unauthenticated callback signing-key URL, and the authenticated API under `/v2025_1/apis/3.0/`.
+Ticket changes fire signed ticket callbacks to every registered CallbackEntry (callbacks.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import uuid
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from adapters.connectwise.sandbox.callbacks import CODEBASE, callback_listener
 from adapters.connectwise.sandbox.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     matches,
     parse_conditions,
 )
-from adapters.sandbox.callbacks import CallbackSender
-from adapters.sandbox.store import Member, Note, NotInSandbox, SandboxStore, Ticket, now_iso
+from adapters.connectwise.sandbox.render import (
+    company_ref,
+    member_json,
+    member_ref,
+    note_json,
+    ticket_json,
+)
+from adapters.connectwise.sandbox.state import (
+    ConnectWiseState,
+    connectwise_state,
+    sandbox_member_hash,
+)
+from adapters.sandbox.store import Member, NotInSandbox, SandboxStore, now_iso, plus_minutes
 
-CODEBASE = "v2025_1/"
 API_ROOT = "/v2025_1/apis/3.0"
+
 CALLBACK_TYPES = {
     "ticket", "project", "company", "contact", "opportunity", "activity", "schedule",
     "agreement", "configuration", "time", "member", "invoice", "purchaseorder", "expense",
@@ -53,112 +62,32 @@ class CWError(Exception):
         return cls(400, "InvalidObject", f"{resource} object is invalid", [error])
 
 
-def sandbox_member_hash(store: SandboxStore, member_id: str) -> str:
-    """The memberHash the Hosted API's getMemberAuthentication would hand this member."""
-    return hmac.new(store.member_secret, member_id.lower().encode(), hashlib.sha256).hexdigest()
-
-
-# --- rendering records as ConnectWise JSON ---------------------------------------------------
-
-
-def _identifier(name: str) -> str:
-    return "".join(ch for ch in name if ch.isalnum())[:25]
-
-
-def _member_ref(store: SandboxStore, identifier: str) -> dict[str, Any]:
-    member = store.member(identifier)
-    if member is None:
-        return {"identifier": identifier, "name": identifier}
-    return {"id": member.id, "identifier": member.identifier, "name": member.name}
-
-
-def _company_ref(store: SandboxStore, company: str) -> dict[str, Any]:
-    return {"id": store.stable_id("company", company, 250), "identifier": _identifier(company),
-            "name": company}  # fmt: skip
-
-
-def ticket_json(store: SandboxStore, t: Ticket) -> dict[str, Any]:
-    board = store.board(t.board)
-    return {
-        "id": t.id,
-        "summary": t.summary,
-        "recordType": "ServiceTicket",
-        "board": {"id": board.id, "name": board.name},
-        "status": {"id": board.status_id(t.status), "name": t.status},
-        "company": _company_ref(store, t.company),
-        "contact": {
-            "id": store.stable_id("contact", t.contact_email, 1000),
-            "name": t.contact_name,
-        },
-        "contactEmailAddress": t.contact_email,
-        "type": {"name": t.type},
-        "subType": {"name": t.subtype},
-        "priority": {"id": store.stable_id("priority", t.priority, 1), "name": t.priority},
-        "closedFlag": t.status == "Resolved",
-        "_info": {"lastUpdated": t.updated, "updatedBy": t.updated_by, "dateEntered": t.created},
-    }
-
-
-def note_json(store: SandboxStore, n: Note, *, all_notes: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": n.id,
-        "ticketId": n.ticket_id,
-        "text": n.text,
-        "detailDescriptionFlag": n.detail,
-        "internalAnalysisFlag": n.internal,
-        "resolutionFlag": n.resolution,
-        "issueFlag": False,
-        "internalFlag": n.internal,
-        "externalFlag": n.detail or n.resolution,
-    }
-    if "@" in n.author:  # written by the client's contact
-        ticket = store.ticket(n.ticket_id)
-        same = n.author.lower() == ticket.contact_email.lower()
-        name = ticket.contact_name if same else n.author.split("@")[0]
-        data["contact"] = {"id": store.stable_id("contact", n.author, 1000), "name": name}
-    else:
-        data["member"] = _member_ref(store, n.author)
-    data.update(dateCreated=n.created, createdBy=n.author)
-    data["_info"] = {"lastUpdated": n.created, "updatedBy": n.author}
-    if all_notes:
-        data["noteType"] = "TicketNote"
-    return data
-
-
-def member_json(m: Member) -> dict[str, Any]:
-    return {"id": m.id, "identifier": m.identifier, "firstName": m.first_name,
-            "lastName": m.last_name, "emailAddress": m.email, "primaryEmail": m.email}  # fmt: skip
-
-
-def _principal(store: SandboxStore) -> Member | None:
+def _principal(store: SandboxStore, state: ConnectWiseState) -> Member | None:
     """Who the Basic credentials name: the API member (keys) or a member (memberHash)."""
     auth = request.authorization
     if not auth or auth.type != "basic" or "+" not in (auth.username or ""):
         return None
     company, user = (auth.username or "").split("+", 1)
     secret = (auth.password or "").encode()
-    if company.lower() != store.company:
+    if company.lower() != state.company:
         return None
-    if user == store.public_key:
-        ok = hmac.compare_digest(secret, store.private_key.encode())
+    if user == state.public_key:
+        ok = hmac.compare_digest(secret, state.private_key.encode())
         return store.member(store.api_member) if ok else None
     member = store.member(user)
-    if member and hmac.compare_digest(secret, sandbox_member_hash(store, user).encode()):
+    if (
+        member
+        and member.active
+        and hmac.compare_digest(secret, sandbox_member_hash(store, user).encode())
+    ):
         return member
     return None
 
 
-# --- the app ----------------------------------------------------------------------------------
-
-
-def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
+def create_connectwise_app(store: SandboxStore, public_base: str) -> Flask:
     """The ConnectWise dialect; `public_base` is the URL this app is reachable at (the site)."""
     public_base = public_base.rstrip("/")
-    key_url = (
-        f"{public_base}/{CODEBASE}/system/callbackkey/index.rails"
-        f"?companyName={store.company}&id={store.signing_key_id}"
-    )  # the double slash after the codebase is what real ConnectWise sends
-    sender = CallbackSender(store)
+    state = connectwise_state(store)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     api = Blueprint("cw_api", __name__, url_prefix=API_ROOT)
@@ -184,15 +113,15 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
 
     @app.get("/login/companyinfo/<company>")
     def company_info(company: str) -> Response:
-        if company.lower() != store.company:
+        if company.lower() != state.company:
             return jsonify(None)
         return jsonify(Codebase=CODEBASE, VersionCode="v2025.1", CompanyID=company, IsCloud=False)
 
     def signing_key() -> Response:
         company, key_id = request.args.get("companyName", ""), request.args.get("id", "")
-        if company.lower() != store.company or key_id != store.signing_key_id:
+        if company.lower() != state.company or key_id != state.signing_key_id:
             raise CWError(404, "NotFound", "Callback key not found")
-        return jsonify(signing_key=store.signing_key)
+        return jsonify(signing_key=state.signing_key)
 
     for rule in (
         "/v2025_1/system/callbackkey/index.rails",
@@ -206,7 +135,7 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
     def authenticate() -> None:
         if not request.headers.get("clientId"):
             raise CWError(401, "Unauthorized", "clientId header is required")
-        g.member = _principal(store)
+        g.member = _principal(store, state)
         if g.member is None:
             raise CWError(401, "Unauthorized", "UserNotAuthenticated")
 
@@ -217,7 +146,8 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
             raise CWError(400, "InvalidObject", f"{name} must be a number") from None
 
     def listing(records: list[dict[str, Any]]) -> Response:
-        """Filter by `conditions`, then one page with a navigable `Link` header, like CW."""
+        """Filter by `conditions`, keep only `fields` when asked, then one page with a
+        navigable `Link` header, like CW."""
         try:
             conditions = parse_conditions(request.args.get("conditions", ""))
         except ValueError as exc:
@@ -225,7 +155,10 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
         rows = [r for r in records if matches(r, conditions)]
         size = max(1, min(int_arg("pageSize", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE))
         page, last = max(1, int_arg("page", 1)), max(1, -(-len(rows) // size))
-        response = jsonify(rows[(page - 1) * size : page * size])
+        rows = rows[(page - 1) * size : page * size]
+        if wanted := {f.strip() for f in request.args.get("fields", "").split(",") if f.strip()}:
+            rows = [{k: v for k, v in r.items() if k in wanted} for r in rows]
+        response = jsonify(rows)
 
         def link(number: int, rel: str) -> str:
             query = {**request.args.to_dict(), "page": str(number), "pageSize": str(size)}
@@ -309,7 +242,7 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
         c = store.configuration(config_id)
         return jsonify(
             id=c.id, name=c.name, type={"name": c.type}, status={"name": "Active"},
-            company=_company_ref(store, c.company), osType=c.os, ipAddress=c.ip,
+            company=company_ref(store, c.company), osType=c.os, ipAddress=c.ip,
             serialNumber=c.serial,
         )  # fmt: skip
 
@@ -317,8 +250,8 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
     def time_entries() -> Response:
         rows = [
             {"id": t.id, "chargeToId": t.ticket_id, "chargeToType": "ServiceTicket",
-             "member": _member_ref(store, t.member), "timeStart": t.start,
-             "timeEnd": _plus_minutes(t.start, t.minutes), "actualHours": round(t.minutes / 60, 2),
+             "member": member_ref(store, t.member), "timeStart": t.start,
+             "timeEnd": plus_minutes(t.start, t.minutes), "actualHours": round(t.minutes / 60, 2),
              "notes": t.notes}
             for t in store.time_entries()
         ]  # fmt: skip
@@ -358,13 +291,13 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
 
     @api.get("/system/callbacks")
     def callbacks() -> Response:
-        return listing(store.callbacks())
+        return listing(state.callbacks())
 
     @api.post("/system/callbacks")
     def add_callback() -> tuple[Response, int]:
         body = json_object()
         check_callback(body)
-        entry = store.add_callback({
+        entry = state.add_callback({
             "description": body.get("description", ""), "url": body["url"],
             "objectId": body["objectId"], "type": body["type"], "level": body["level"],
             "memberId": g.member.id, "inactiveFlag": bool(body.get("inactiveFlag")),
@@ -377,20 +310,20 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
 
     @api.get("/system/callbacks/<int:callback_id>")
     def callback(callback_id: int) -> Response:
-        return jsonify(store.callback(callback_id))
+        return jsonify(state.callback(callback_id))
 
     @api.patch("/system/callbacks/<int:callback_id>")
     def patch_callback(callback_id: int) -> Response:
         changes = dict(patch_ops("callbackEntry"))
         if fixed := sorted(changes.keys() - CALLBACK_PATCHABLE):
             raise CWError.invalid_field("callbackEntry", fixed[0], "Field cannot be changed")
-        check_callback({**store.callback(callback_id), **changes})
+        check_callback({**state.callback(callback_id), **changes})
         changes["_info"] = {"lastUpdated": now_iso(), "updatedBy": g.member.identifier}
-        return jsonify(store.update_callback(callback_id, changes))
+        return jsonify(state.update_callback(callback_id, changes))
 
     @api.delete("/system/callbacks/<int:callback_id>")
     def delete_callback(callback_id: int) -> tuple[str, int]:
-        store.delete_callback(callback_id)
+        state.delete_callback(callback_id)
         return "", 204
 
     # --- system -----------------------------------------------------------------------------
@@ -399,40 +332,14 @@ def create_connectwise_app(store: SandboxStore, *, public_base: str) -> Flask:
     def system_info() -> Response:
         return jsonify(version="v2025.1", isCloud=False, serverTimeZone="UTC")
 
+    @api.get("/system/members")
+    def members() -> Response:
+        return listing([member_json(store, m) for m in store.members()])
+
     @api.get("/system/myMembers/info")
     def my_member() -> Response:
-        return jsonify(member_json(g.member))
+        return jsonify(member_json(store, g.member))
 
     app.register_blueprint(api)
-
-    # --- firing callbacks -------------------------------------------------------------------
-
-    def fire(kind: str, ticket_id: int, actor: str) -> None:
-        t = store.ticket(ticket_id)
-        entity = json.dumps(ticket_json(store, t))
-        board = store.board(t.board)
-        actor_member = store.member(actor)
-        for cb in store.callbacks():
-            if cb["inactiveFlag"] or cb["type"] != "ticket":
-                continue
-            if cb["isSelfSuppressedFlag"] and actor_member and actor_member.id == cb["memberId"]:
-                continue  # the callback's creator does not hear about its own changes
-            scope = {"board": board.id, "status": board.status_id(t.status)}
-            if cb["level"] in scope and cb["objectId"] != scope[cb["level"]]:
-                continue
-            body = {
-                "MessageId": str(uuid.uuid4()), "FromUrl": urlsplit(public_base).netloc,
-                "CompanyId": store.company, "MemberId": actor, "Action": "updated",
-                "Type": "ticket", "ID": ticket_id, "ProductInstanceId": store.product_instance_id,
-                "PartnerId": store.partner_id, "Entity": entity, "Metadata": {"key_url": key_url},
-                "CallbackObjectRecId": cb["id"],
-            }  # fmt: skip
-            sender.send(cb["url"] + str(ticket_id), json.dumps(body).encode())
-
-    store.set_listener("connectwise", fire)
+    store.set_listener("connectwise", callback_listener(store, public_base))
     return app
-
-
-def _plus_minutes(start: str, minutes: int) -> str:
-    moment = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ") + timedelta(minutes=minutes)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,131 @@
+"""Setting a tenant up: statuses, members, the callback, and a connection test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from adapters.base import (
+    AdapterError,
+    AuthenticationFailed,
+    ConnectionCheck,
+    PermissionDenied,
+    PSAMember,
+    StatusOption,
+    Unavailable,
+    WebhookInstallation,
+)
+from adapters.connectwise.client import ConnectWiseClient, condition_string
+
+CLIENT_ID_MENTION = re.compile(r"client\s*id", re.IGNORECASE)
+CLIENT_ID_HELP = (
+    "the clientId header was refused: register one at developer.connectwise.com "
+    "and paste it into Client ID"
+)
+KEYS_HELP = (
+    "ConnectWise refused the public/private key pair: check both keys, the Company ID "
+    "and that the API member is active"
+)
+# What a member list needs; a whole Member record has more than a hundred fields.
+MEMBER_FIELDS = "identifier,firstName,lastName,primaryEmail,officeEmail,inactiveFlag,licenseClass"
+API_LICENSE = "A"  # licenseClass of an API member: keys, not a person
+ROLE_HELP = (
+    "the API member's security role cannot read Service Tickets: "
+    "give it Service Desk > Service Tickets Inquire"
+)
+
+
+class ConnectWiseSetup(ConnectWiseClient):
+    def list_statuses(self) -> list[StatusOption]:
+        options = []
+        for board in self._list("/service/boards"):
+            if board.get("inactiveFlag") or board.get("id") is None:
+                continue
+            for st in self._list(f"/service/boards/{int(board['id'])}/statuses"):
+                if not st.get("inactive"):
+                    group = str(board.get("name") or "")
+                    options.append(
+                        StatusOption(id=str(st["id"]), name=str(st.get("name") or ""), group=group)
+                    )
+        return options
+
+    def list_members(self) -> list[PSAMember]:
+        """Every member but API members, by the identifier callbacks name them with."""
+        members = []
+        for m in self._list("/system/members", fields=MEMBER_FIELDS):
+            identifier = str(m.get("identifier") or "").strip()
+            if not identifier or str(m.get("licenseClass") or "").upper() == API_LICENSE:
+                continue
+            name = " ".join(str(m[k]).strip() for k in ("firstName", "lastName") if m.get(k))
+            members.append(
+                PSAMember(
+                    psa_id=identifier,
+                    name=name or identifier,
+                    email=str(m.get("primaryEmail") or m.get("officeEmail") or ""),
+                    active=not m.get("inactiveFlag"),
+                )
+            )
+        return members
+
+    def install_webhook(self, callback_url: str) -> WebhookInstallation:
+        url = callback_url + ("&" if "?" in callback_url else "?") + "recordId="
+        host = urlsplit(callback_url).hostname or callback_url
+        existing = self._list(
+            "/system/callbacks", conditions=f"url contains {condition_string(host)}"
+        )
+        for cb in existing:
+            if cb.get("url") in (url, callback_url) and str(cb.get("type")).lower() == "ticket":
+                if cb.get("inactiveFlag") or not cb.get("isSelfSuppressedFlag"):
+                    repair = [
+                        {"op": "replace", "path": "inactiveFlag", "value": False},
+                        {"op": "replace", "path": "isSelfSuppressedFlag", "value": True},
+                    ]
+                    self._call("PATCH", f"/system/callbacks/{int(cb['id'])}", json=repair)
+                return WebhookInstallation(
+                    id=str(cb["id"]), url=str(cb["url"]), active=True, created=False
+                )
+        body = {
+            "url": url,
+            "objectId": 1,
+            "type": "ticket",
+            "level": "owner",
+            "description": "Baton escalation handoffs",
+            "inactiveFlag": False,
+            "isSelfSuppressedFlag": True,  # our own note writes must not call us back
+            "payloadVersion": "3.0.0",
+        }
+        created = self._json(self._call("POST", "/system/callbacks", json=body))
+        return WebhookInstallation(
+            id=str(created.get("id")),
+            url=str(created.get("url") or url),
+            active=not created.get("inactiveFlag"),
+            created=True,
+        )
+
+    def test_connection(self) -> ConnectionCheck:
+        """Company id, keys + clientId, ticket access: stop at the first thing that fails."""
+        host = urlsplit(self.site).hostname or self.site
+        denied = (AuthenticationFailed, PermissionDenied)
+        steps: list[tuple[str, Callable[[], object], str, tuple[type[AdapterError], ...], str]] = [
+            ("Company ID", lambda: self._codebase(refresh=True),
+             f"{host} knows company {self.company}", (), ""),
+            ("API keys", lambda: self._call("GET", "/system/info"), "the keys and the clientId "
+             "were accepted", (AuthenticationFailed,), KEYS_HELP),
+            ("Ticket access", lambda: self._call("GET", "/service/tickets", params={"pageSize": 1}),
+             "the API member can read service tickets", denied, ROLE_HELP),
+        ]  # fmt: skip
+        checks: list[tuple[str, bool, str]] = []
+        for what, probe, passed, refused, helptext in steps:
+            try:
+                probe()
+            except AdapterError as exc:
+                if isinstance(exc, Unavailable) and exc.status is None:
+                    checks.append(("Site", False, f"cannot reach {host}: check Site"))
+                elif isinstance(exc, denied) and CLIENT_ID_MENTION.search(str(exc)):
+                    checks.append(("Client ID", False, CLIENT_ID_HELP))
+                else:
+                    checks.append((what, False, helptext if isinstance(exc, refused) else str(exc)))
+                break
+            checks.append((what, True, passed))
+        return ConnectionCheck(ok=all(c[1] for c in checks), checks=tuple(checks))
