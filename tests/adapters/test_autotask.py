@@ -397,6 +397,35 @@ def test_list_statuses_are_the_active_picklist_values(rsps: Any, adapter: Any) -
     ]  # fmt: skip
 
 
+def test_list_members_pages_through_resources_without_api_users(rsps: Any, adapter: Any) -> None:
+    zone(rsps)
+    rsps.get(f"{API}/Resources/entityInformation/fields", json=load("resource_fields.json"))
+    everyone = query("Resources", {"op": "gte", "field": "id", "value": 0})
+    first = load("resources_page1.json")
+    rsps.post(f"{API}/Resources/query", json=first, match=[everyone])
+    rsps.post(first["pageDetails"]["nextPageUrl"], json=load("resources_page2.json"))
+    listed = adapter.list_members()
+    # Webhooks name who acted by resource id (PersonID): that is the PSA id Baton keeps.
+    assert [(m.psa_id, m.name, m.email, m.active) for m in listed] == [
+        ("29682885", "Kiran Patel", "kpatel@acmemsp.com", True),
+        ("29682886", "Sam Senior", "ssenior@acmemsp.com", True),
+        ("29682887", "Dana Former", "dformer@acmemsp.com", False),
+    ]  # API users (licenseType "API User", Baton's own among them) are not people to add
+
+
+def test_list_members_without_field_information_still_leaves_baton_out(
+    rsps: Any, adapter: Any
+) -> None:
+    zone(rsps)
+    rsps.get(
+        f"{API}/Resources/entityInformation/fields",
+        status=500,
+        json=load("error_permission.json"),
+    )
+    rsps.post(f"{API}/Resources/query", json=load("resources_page2.json"))
+    assert [m.psa_id for m in adapter.list_members()] == ["29682887", "29682990"]
+
+
 # --- writing -------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from adapters.base import (
     Ignored,
     MalformedWebhook,
     NotFound,
+    PermissionDenied,
     TicketEvent,
     WebhookRejected,
     WebhookRequest,
@@ -344,6 +345,39 @@ def test_list_statuses_covers_every_active_board(rsps: Any, adapter: Any) -> Non
         ("601", "New", "Network"),
         ("612", "Escalated - Tier 2", "Network"),
     ]
+
+
+def test_list_members_pages_through_every_member_but_api_members(rsps: Any, adapter: Any) -> None:
+    companyinfo(rsps)
+    members = f"{API}/system/members"
+    wanted = "identifier,firstName,lastName,primaryEmail,officeEmail,inactiveFlag,licenseClass"
+    rsps.get(
+        members,
+        json=load("system_members_page2.json"),
+        match=[paged(page="2", fields=wanted)],
+    )
+    link = f'<{members}?pageSize=1000&page=2&fields={wanted}>; rel="next"'
+    rsps.get(
+        members,
+        json=load("system_members_page1.json"),
+        headers={"Link": link},
+        match=[paged(fields=wanted)],
+    )
+    listed = adapter.list_members()
+    # Callbacks name who acted by identifier (MemberId): that is the PSA id Baton keeps.
+    assert [(m.psa_id, m.name, m.email, m.active) for m in listed] == [
+        ("kpatel", "Kiran Patel", "kpatel@acmemsp.example.com", True),
+        ("sseniorr", "Sam Senior", "ssenior@acmemsp.example.com", True),
+        ("dformer", "Dana Former", "dformer@acmemsp.example.com", False),
+    ]  # the API member HandoffBot (licenseClass "A") is not a person to add
+    assert len(rsps.calls) == 3
+
+
+def test_list_members_needs_the_members_permission(rsps: Any, adapter: Any) -> None:
+    companyinfo(rsps)
+    rsps.get(f"{API}/system/members", status=403, json=load("error_not_authenticated.json"))
+    with pytest.raises(PermissionDenied):
+        adapter.list_members()
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 import adapters.autotask.client as at
 from adapters.autotask.adapter import AutotaskAdapter
-from adapters.autotask.sandbox import zone_url
+from adapters.autotask.sandbox import DIALECT, zone_url
 from adapters.autotask.sandbox.render import STATUS_IDS
 from adapters.autotask.sandbox.serialise import autotask_json
 from adapters.autotask.sandbox.state import (
@@ -240,6 +240,17 @@ def test_set_status_by_name(store: SandboxStore, adapter: AutotaskAdapter) -> No
     assert store.ticket(104512).status == "New"
 
 
+def test_members_are_resources_by_the_id_webhooks_name(
+    store: SandboxStore, adapter: AutotaskAdapter
+) -> None:
+    listed = {m.psa_id: m for m in adapter.list_members()}
+    people = {m.identifier: str(m.id) for m in store.members()}
+    assert {people["kpatel"], people["sseniorr"], people["dformer"]} <= set(listed)
+    assert people[store.api_member] not in listed  # Baton's own API user is not a person
+    assert listed[people["dformer"]].active is False
+    assert listed[people["kpatel"]].name == "Kiran Patel"
+
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 
@@ -261,6 +272,7 @@ def test_status_change_fires_a_signed_webhook_the_adapter_accepts(
     event = tenant.parse_webhook(request)
     kpatel = store.member("kpatel")
     assert kpatel is not None
+    assert str(kpatel.id) in {m.psa_id for m in tenant.list_members()}
     assert event == TicketEvent(
         ticket_id="104512",
         delivery_key=f"{sandbox_webhooks(store)[0]['webhookGUID']}:104512:1",
@@ -340,6 +352,21 @@ def test_deactivation_notice_is_signed_and_only_asks_for_a_recheck(
 
 
 # --- mounting ------------------------------------------------------------------------------------
+
+
+def test_an_in_process_registration_fires_webhooks_signed_with_its_secret(
+    store: SandboxStore, server: SandboxServer, receiver: Receiver
+) -> None:
+    secret = DIALECT.register_webhook(store, receiver.url + "/hook")
+    assert secret
+    store.set_status(104512, "Waiting on Client", actor=store.api_member)  # excluded: silent
+    store.escalate(104512, member="kpatel")
+    [received] = receiver.wait(1)
+    tenant = signed(server, connect({"dialect": "autotask", "site": server.url}, OPTIONS), secret)
+    tenant.verify_webhook(delivery(received))
+    event = tenant.parse_webhook(delivery(received))
+    assert isinstance(event, TicketEvent) and event.status == str(STATUS_IDS["Escalated"])
+    assert len(receiver.wait(2, timeout=0.5)) == 1
 
 
 def test_embedded_mount_under_a_prefix() -> None:

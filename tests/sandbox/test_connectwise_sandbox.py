@@ -19,6 +19,8 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
+from adapters.base import AdapterOptions, TicketEvent, WebhookRequest
+from adapters.connectwise.sandbox import DIALECT
 from adapters.connectwise.sandbox.state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_PRIVATE_KEY,
@@ -26,12 +28,19 @@ from adapters.connectwise.sandbox.state import (
     connectwise_state,
     sandbox_member_hash,
 )
-from adapters.sandbox import SandboxServer, SandboxStore, sandbox_wsgi_app, serve_sandbox
+from adapters.sandbox import (
+    SandboxServer,
+    SandboxStore,
+    connect,
+    sandbox_wsgi_app,
+    serve_sandbox,
+)
 from adapters.sandbox import store as store_module
 from tests.corpus import load_corpus
 
 BIG_TICKET = 99812  # 139 corpus notes, plus the description as the first note
 API = "/v2025_1/apis/3.0"
+OPTIONS = AdapterOptions(allow_private_urls=True, max_attempts=2)
 
 
 def get(url: str, **kwargs: Any) -> requests.Response:
@@ -229,6 +238,34 @@ def test_configurations_and_board_statuses(api: CWClient) -> None:
     assert [s["name"] for s in statuses] == ["Escalated"]
 
 
+def test_members_the_real_adapter_lists_are_the_ids_callbacks_name(
+    store: SandboxStore, server: SandboxServer, receiver: Receiver
+) -> None:
+    adapter = connect({"dialect": "connectwise", "site": server.url}, OPTIONS)
+    listed = {m.psa_id: m for m in adapter.list_members()}
+    assert {"kpatel", "sseniorr", "admin", "dformer"} <= set(listed)
+    assert store.api_member not in listed  # an API member holds keys, it is not a person
+    assert listed["dformer"].active is False and listed["kpatel"].active is True
+    assert (listed["kpatel"].name, listed["kpatel"].email) == (
+        "Kiran Patel",
+        "kpatel@baton-sandbox.example.com",
+    )
+    adapter.install_webhook(receiver.url + "/webhooks/connectwise/acme")
+    store.escalate(104512, member="kpatel")
+    [(_url, headers, body)] = receiver.wait(1)
+    event = adapter.parse_webhook(WebhookRequest(body=body, headers=headers, query={}))
+    assert isinstance(event, TicketEvent) and event.actor in listed
+
+
+def test_a_former_member_cannot_sign_in_with_a_member_hash(server: SandboxServer) -> None:
+    store = server.store
+    url = server.site("connectwise") + API + "/system/myMembers/info"
+    proof = sandbox_member_hash(store, "dformer")
+    auth = ("baton-sandbox+dformer", proof)
+    refused = get(url, auth=auth, headers={"clientId": SANDBOX_CLIENT_ID})
+    assert refused.status_code == 401
+
+
 # --- writing ----------------------------------------------------------------------------------
 
 
@@ -339,6 +376,17 @@ def test_failed_deliveries_are_retried_three_times(store: SandboxStore, api: CWC
         assert len({d.body for d in attempts}) == 1
     finally:
         failing.stop()
+
+
+def test_an_in_process_registration_calls_back_like_an_installed_one(
+    store: SandboxStore, server: SandboxServer, receiver: Receiver
+) -> None:
+    assert DIALECT.register_webhook(store, receiver.url + "/hook") is None  # no secret to keep
+    store.escalate(104512, member="kpatel")
+    [(url, _headers, _body)] = receiver.wait(1)
+    assert url == receiver.url + "/hook?recordId=104512"
+    store.add_note(104512, "the API member's own note", author=store.api_member)
+    assert len(receiver.wait(2, timeout=0.5)) == 1  # owned by the API member: suppressed
 
 
 # --- seeding and mounting ------------------------------------------------------------------------
