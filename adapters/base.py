@@ -240,6 +240,13 @@ class PSAAdapter(Protocol):
         """Call the PSA and say in plain words what works and what does not."""
 
 
+class ProvesMembers(Protocol):
+    """The adapter of a vendor whose panel identity is a frame message also does this."""
+
+    def verify_member(self, member_id: str, proof: str, context: str = "") -> str:
+        """The member's PSA id if the PSA accepts the proof; AuthenticationFailed if not."""
+
+
 # --- what the connector knows of a vendor --------------------------------------------------
 
 

@@ -5,8 +5,9 @@ SameSite=None to reach the iframe, so a browser sends it on cross-site requests 
 cookie-authenticated state-changing request carries the token in `X-Baton-CSRF`. Bearer-token
 callers are not browsers riding on ambient cookies and need no such header.
 
-Two ways in: the PSA vouches for the member (ConnectWise's Hosted API member hash, proven
-server-side), or a signed, expiring, once-only sign-in link that an admin hands out.
+Two ways in: the PSA vouches for the member (a proof its frame hands the panel, checked with
+the PSA server-side, where the vendor's identity method allows it), or a signed, expiring,
+once-only sign-in link that an admin hands out.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, request
 from flask import session as cookie
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 
-from adapters.base import AdapterError, AuthenticationFailed
+from adapters.base import AdapterError, AuthenticationFailed, ProvesMembers
 from connector import tenants as tenant_ops
 from connector.db import session, utcnow
 from connector.errors import APIError
@@ -36,7 +37,7 @@ SESSION_LIFETIME = timedelta(days=14)  # refreshed on each request: an active pa
 LINK_LIFETIME = timedelta(days=7)
 LINK_MAX_LIFETIME = timedelta(days=30)
 LINK_SALT = "baton-sign-in-link"
-VERIFIED_TTL_SECONDS = 300  # spare the PSA: one proof per member hash every five minutes
+VERIFIED_TTL_SECONDS = 300  # spare the PSA: one check per proof every five minutes
 
 
 def init_app(app: Flask) -> None:
@@ -99,33 +100,32 @@ def csrf_token() -> str | None:
     return str(token) if token and "member_id" in cookie else None
 
 
-# --- ConnectWise: the PSA vouches for the member ----------------------------------------------
+# --- the PSA vouches for the member ------------------------------------------------------------
 
 
-def verify_psa_member(tenant: Tenant, member_id: str, member_hash: str, context: str) -> Member:
-    """Prove the member hash with the PSA and map its identifier to one of the tenant's members.
+def verify_psa_member(tenant: Tenant, member_id: str, proof: str, context: str) -> Member:
+    """Check the proof with the PSA and map its identifier to one of the tenant's members.
 
     400 when the vendor has no verifiable identity, 401 when the PSA says no, 403 when Baton does
     not know the member, 502 when the PSA cannot answer.
     """
-    psa = tenant_ops.adapter(tenant)
-    verify = getattr(psa, "verify_member", None)
-    if verify is None:
+    if tenant_ops.psa_vendor(tenant).identity.method != "frame_message":
         raise APIError(
             400,
             "no_panel_identity",
             "this PSA has no verifiable panel identity; use a sign-in link",
         )
+    verify = cast(ProvesMembers, tenant_ops.adapter(tenant)).verify_member
     redis = current_app.extensions["baton"].redis
-    # Only a digest of the hash is a key: the member hash is a credential.
-    digest = hashlib.sha256(f"{member_id.lower()}\0{member_hash}".encode()).hexdigest()
+    # Only a digest of the proof is a key: the proof is a credential.
+    digest = hashlib.sha256(f"{member_id.lower()}\0{proof}".encode()).hexdigest()
     cache_key = f"baton:member-verified:{tenant.id}:{digest}"
     cached = redis.get(cache_key)
     if cached is not None:
         identifier = cached.decode() if isinstance(cached, bytes) else str(cached)
     else:
         try:
-            identifier = verify(member_id, member_hash, context or "")
+            identifier = verify(member_id, proof, context or "")
         except AuthenticationFailed as exc:
             raise APIError(401, "not_verified", str(exc)) from None
         except AdapterError as exc:

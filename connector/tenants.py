@@ -189,8 +189,8 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
 
 
 def resolve_escalation_statuses(tenant: Tenant, psa: PSAAdapter) -> None:
-    """Store statuses the way the PSA's webhooks name them: an admin may type Autotask status
-    names, but its webhooks carry picklist ids, read here from the PSA's own list."""
+    """Store statuses the way the PSA's webhooks name them: an admin may type status names,
+    but some PSAs' webhooks carry picklist ids, read here from the PSA's own list."""
     if psa.status_by != "id":
         return
     options = psa.list_statuses()

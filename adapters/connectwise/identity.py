@@ -22,12 +22,13 @@ IDENTITY = PanelIdentity(
 
 
 class ConnectWiseIdentity(ConnectWiseClient):
-    def verify_member(self, member_id: str, member_hash: str, member_context: str = "") -> str:
-        """The member's identifier if ConnectWise accepts the Hosted API memberHash."""
+    def verify_member(self, member_id: str, proof: str, context: str = "") -> str:
+        """The member's identifier if ConnectWise accepts the Hosted API memberHash (the proof);
+        the member context is not needed for the Basic form used here."""
         member_id = member_id.strip()
-        if not member_id or not member_hash or ":" in member_id:
+        if not member_id or not proof or ":" in member_id:
             raise AuthenticationFailed("ConnectWise sign-in needs a member id and member hash")
-        headers = self._auth(member_id, member_hash)
+        headers = self._auth(member_id, proof)
         url = f"{self.site}/{self._codebase()}apis/3.0/system/myMembers/info"
         try:
             info = lower_keys(self._json(self.http.request("GET", url, headers=headers)))

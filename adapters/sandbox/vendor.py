@@ -75,7 +75,6 @@ FIELDS = (
         "site",
         "Sandbox URL",
         kind="url",
-        required=False,
         help="Where the sandbox PSA runs; embedded mode fills this in",
     ),
     SettingField(

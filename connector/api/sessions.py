@@ -1,4 +1,4 @@
-"""Signing in to the panel: ConnectWise's member hash, sign-in links, the session, /me.
+"""Signing in to the panel: the PSA's proof of who is looking, sign-in links, the session, /me.
 
 `blp` is the JSON API; `bp` holds the one HTML route a sign-in link opens.
 """
@@ -26,7 +26,7 @@ blp = Blueprint(
     "sessions",
     __name__,
     url_prefix="/api/v1",
-    description="Panel sign-in: ConnectWise member hash, sign-in links, the session cookie",
+    description="Panel sign-in: the PSA's proof of the member, sign-in links, the session cookie",
 )
 bp = FlaskBlueprint("sign_in", __name__)
 
@@ -59,17 +59,13 @@ class SignedInSchema(Schema):
     csrf_token = fields.String()
 
 
-class ConnectWiseAuthSchema(Schema):
-    """What the Hosted API's getMemberAuthentication hands the pod or tab."""
+class PSASignInSchema(Schema):
+    """What the PSA hands the panel in its frame (the vendor's identity method names where)."""
 
     tenant = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    memberid = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    member_hash = fields.String(
-        required=True, data_key="memberHash", validate=validate.Length(min=1, max=512)
-    )
-    member_context = fields.String(
-        load_default="", data_key="memberContext", validate=validate.Length(max=2000)
-    )
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    proof = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    context = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
 class LinkRequestSchema(Schema):
@@ -118,15 +114,15 @@ class Me(MethodView):
         return me_view(current_member())
 
 
-@blp.route("/panel/connectwise-auth")
-class ConnectWiseAuth(MethodView):
-    @blp.arguments(ConnectWiseAuthSchema)
+@blp.route("/panel/psa-sign-in")
+class PSASignIn(MethodView):
+    @blp.arguments(PSASignInSchema)
     @blp.response(200, SignedInSchema)
     def post(self, data: dict[str, Any]):
-        """Sign in from a ConnectWise pod or tab with the Hosted API member hash"""
+        """Sign in from inside the PSA with the proof its frame handed the panel"""
         tenant = tenant_ops.get_tenant(data["tenant"])
         member = sessions.verify_psa_member(
-            tenant, data["memberid"], data["member_hash"], data["member_context"]
+            tenant, data["member_id"], data["proof"], data["context"]
         )
         csrf = sessions.sign_in(member)
         return {"member": sessions.member_view(member), "csrf_token": csrf}

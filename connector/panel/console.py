@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from connector import tenants as tenant_ops
 from connector.auth import current_member
 from connector.errors import APIError
 from connector.panel.policy import page_headers
@@ -29,6 +30,11 @@ def admin_console():
         return page, 403, page_headers(member.tenant)
     public_url = current_app.extensions["baton"].settings.public_url
     page = render_template(
-        "admin.html", refused=None, member=member, tenant=member.tenant, public_url=public_url
+        "admin.html",
+        refused=None,
+        member=member,
+        tenant=member.tenant,
+        psa=tenant_ops.psa_vendor(member.tenant),
+        public_url=public_url,
     )
     return page, 200, page_headers(member.tenant)

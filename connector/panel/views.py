@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, render_template, request
 from sqlalchemy import select
 
+from connector import tenants as tenant_ops
 from connector.api.escalations import load_escalation
 from connector.auth import current_member
 from connector.db import session
@@ -35,8 +36,8 @@ def viewer() -> Member | None:
 
 
 def _tenant_hint() -> Tenant | None:
-    """A signed-out page names its tenant in ?tenant=<slug> (the pod URL the admin set up), so
-    the PSA may frame it and its replies to the sign-in request are trusted."""
+    """A signed-out page names its tenant in ?tenant=<slug> (the panel URL the admin set up),
+    so the PSA may frame it and its replies to the sign-in request are trusted."""
     slug = (request.args.get("tenant") or "").strip()
     if not slug:
         return None
@@ -62,6 +63,7 @@ def _signed_out() -> tuple[str, int]:
         render_template(
             "signed_out.html",
             tenant=tenant,
+            psa=tenant_ops.psa_vendor(tenant) if tenant else None,
             message_origins=" ".join(policy.message_origins(tenant)),
         ),
         401,

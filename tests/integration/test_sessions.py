@@ -237,12 +237,12 @@ def cw(app, client, admin_headers, sandbox):  # noqa: F811
 
 def cw_auth(client, store: SandboxStore, memberid: str, member_hash: str | None = None):
     return client.post(
-        "/api/v1/panel/connectwise-auth",
+        "/api/v1/panel/psa-sign-in",
         json={
             "tenant": "acme",
-            "memberid": memberid,
-            "memberHash": member_hash or sandbox_member_hash(store, memberid),
-            "memberContext": "ticket 104512",
+            "member_id": memberid,
+            "proof": member_hash or sandbox_member_hash(store, memberid),
+            "context": "ticket 104512",
         },
     )
 
@@ -259,6 +259,21 @@ def test_connectwise_member_hash_signs_in(app, client, cw):
     assert me["member"]["id"] == sam_id and me["csrf_token"] == body["csrf_token"]
 
 
+def test_the_signed_out_page_asks_the_pod_for_the_member_in_the_vendors_terms(client, cw):
+    page = client.get("/panel/?tenant=acme")
+    assert page.status_code == 401
+    html = page.get_data(as_text=True)
+    for attribute in (
+        'data-identity="frame_message"',
+        'data-identity-request="getMemberAuthentication"',
+        'data-member-fields="memberid memberId"',
+        'data-proof-field="memberHash"',
+        'data-context-field="memberContext"',
+    ):
+        assert attribute in html
+    assert "In ConnectWise PSA</strong>, the Baton panel signs you in by itself" in html
+
+
 def test_connectwise_refusals(app, client, cw):
     store, _sam_id = cw
     wrong = cw_auth(client, store, "sseniorr", member_hash="0" * 64)
@@ -269,11 +284,11 @@ def test_connectwise_refusals(app, client, cw):
     assert "ask your Baton admin to add you" in stranger.get_json()["error"]["message"]
     assert client.get("/api/v1/me").status_code == 401
     nobody = client.post(
-        "/api/v1/panel/connectwise-auth",
-        json={"tenant": "nope", "memberid": "sseniorr", "memberHash": "x"},
+        "/api/v1/panel/psa-sign-in",
+        json={"tenant": "nope", "member_id": "sseniorr", "proof": "x"},
     )
     assert nobody.status_code == 404
-    incomplete = client.post("/api/v1/panel/connectwise-auth", json={"tenant": "acme"})
+    incomplete = client.post("/api/v1/panel/psa-sign-in", json={"tenant": "acme"})
     assert incomplete.status_code == 422
 
 
@@ -319,8 +334,12 @@ def test_a_psa_without_panel_identity_answers_400(app, client, admin_headers):
     )
     assert connected.status_code == 200, connected.text
     answer = client.post(
-        "/api/v1/panel/connectwise-auth",
-        json={"tenant": "auto", "memberid": "someone", "memberHash": "x"},
+        "/api/v1/panel/psa-sign-in",
+        json={"tenant": "auto", "member_id": "someone", "proof": "x"},
     )
     assert answer.status_code == 400
     assert "use a sign-in link" in answer.get_json()["error"]["message"]
+    # Its signed-out page asks the LiveLink's frame nothing: the sign-in link is the way in.
+    html = client.get("/panel/?tenant=auto").get_data(as_text=True)
+    assert 'data-identity="sign_in_link"' in html and "data-identity-request" not in html
+    assert "In Autotask</strong> and anywhere else: use the sign-in link" in html

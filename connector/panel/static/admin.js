@@ -235,7 +235,7 @@ function renderStatuses(data) {
     statusState("Your PSA lists no active ticket statuses.");
     return;
   }
-  // ConnectWise statuses belong to boards: name the boards once when every status is on all.
+  // Statuses may belong to groups (boards): name the groups once when every status is on all.
   const boards = (status) => status.groups.join(", ");
   const shared = data.statuses.every((s) => boards(s) === boards(data.statuses[0]));
   if (shared && data.statuses[0].groups.length) {

@@ -1,15 +1,20 @@
-// Signed out. Inside a ConnectWise pod or tab, ask ConnectWise who this is (Hosted API
-// postMessage) and let the server prove it; anywhere else, the page explains the sign-in link.
+// Signed out. When the tenant's PSA vouches for its members through the panel's frame (the
+// vendor's identity method, given by the page), ask the parent frame who this is and let the
+// server check the proof with the PSA; anywhere else, the page explains the sign-in link.
 import { el } from "./common.js";
 
 const box = document.getElementById("signed-out");
-const status = document.getElementById("pod-status");
+const status = document.getElementById("frame-status");
 const tenant = box.dataset.tenant;
+const psa = box.dataset.psaName || "your PSA";
+const identity = box.dataset.identity;
+const question = box.dataset.identityRequest || "";
+const memberFields = (box.dataset.memberFields || "").split(" ").filter(Boolean);
 const trusted = (box.dataset.messageOrigins || "").split(" ").filter(Boolean);
-const CONNECTWISE = [/^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)*\.myconnectwise\.net$/, /^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)*\.connectwisedev\.com$/];
+const patterns = (box.dataset.originPatterns || "").split(" ").filter(Boolean).map((p) => new RegExp(p));
 
-function fromConnectWise(origin) {
-  return trusted.includes(origin) || CONNECTWISE.some((pattern) => pattern.test(origin));
+function fromPsa(origin) {
+  return trusted.includes(origin) || patterns.some((pattern) => pattern.test(origin));
 }
 
 function say(text) {
@@ -24,8 +29,8 @@ function post(message) {
 
 function ask(frameID) {
   const extra = frameID ? { frameID } : {};
-  post({ request: "getMemberAuthentication", ...extra });
-  post({ hosted_request: "getMemberAuthentication", ...extra });
+  post({ request: question, ...extra });
+  post({ hosted_request: question, ...extra });
 }
 
 let signingIn = false;
@@ -33,17 +38,17 @@ let signingIn = false;
 async function signIn(data) {
   if (signingIn) return;
   signingIn = true;
-  say("Signing you in through ConnectWise…");
+  say(`Signing you in through ${psa}…`);
   try {
-    const response = await fetch("/api/v1/panel/connectwise-auth", {
+    const response = await fetch("/api/v1/panel/psa-sign-in", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({
         tenant,
-        memberid: data.memberid || data.memberId || "",
-        memberHash: data.memberHash || "",
-        memberContext: data.memberContext || "",
+        member_id: String(memberFields.map((name) => data[name]).find(Boolean) || ""),
+        proof: String(data[box.dataset.proofField] || ""),
+        context: String(data[box.dataset.contextField] || ""),
       }),
     });
     if (response.ok) {
@@ -52,15 +57,15 @@ async function signIn(data) {
     }
     const body = await response.json().catch(() => null);
     const message = (body && body.error && body.error.message) || `sign-in failed (${response.status})`;
-    say(`ConnectWise could not sign you in: ${message}`);
+    say(`${psa} could not sign you in: ${message}`);
   } catch {
-    say("ConnectWise could not sign you in: Baton did not answer.");
+    say(`${psa} could not sign you in: Baton did not answer.`);
   }
   signingIn = false;
 }
 
 function onMessage(event) {
-  if (event.source !== window.parent || !fromConnectWise(event.origin)) return;
+  if (event.source !== window.parent || !fromPsa(event.origin)) return;
   let message = event.data;
   if (typeof message === "string") {
     try {
@@ -72,23 +77,23 @@ function onMessage(event) {
   if (!message || typeof message !== "object") return;
   if (message.MessageFrameID) {
     ask(message.MessageFrameID);
-  } else if (String(message.response || "").toLowerCase() === "getmemberauthentication" && message.data) {
+  } else if (String(message.response || "").toLowerCase() === question.toLowerCase() && message.data) {
     signIn(message.data);
   } else if (message.event && message._id) {
     post({ event: message.event, _id: message._id, result: "success" });
   }
 }
 
-if (window.parent !== window && tenant) {
+if (window.parent !== window && tenant && identity === "frame_message") {
   window.addEventListener("message", onMessage);
-  say("Asking ConnectWise who you are…");
+  say(`Asking ${psa} who you are…`);
   post({ message: "ready" });
   ask(null);
   setTimeout(() => {
     if (!signingIn && status.textContent.startsWith("Asking")) {
-      say("ConnectWise did not answer. Use the sign-in link your admin sent you.");
+      say(`${psa} did not answer. Use the sign-in link your admin sent you.`);
     }
   }, 8000);
-} else if (window.parent !== window) {
-  box.append(el("p", { class: "muted", text: "The pod's address must name your Baton tenant (?tenant=…) for automatic sign-in; ask your Baton admin." }));
+} else if (window.parent !== window && !tenant) {
+  box.append(el("p", { class: "muted", text: "The panel's address must name your Baton tenant (?tenant=…) for automatic sign-in; ask your Baton admin." }));
 }
