@@ -29,6 +29,7 @@ KEYS_HELP = (
 )
 # What a member list needs; a whole Member record has more than a hundred fields.
 MEMBER_FIELDS = "identifier,firstName,lastName,primaryEmail,officeEmail,inactiveFlag,licenseClass"
+CALLBACK_DESCRIPTION = "Baton escalation handoffs"
 API_LICENSE = "A"  # licenseClass of an API member: keys, not a person
 ROLE_HELP = (
     "the API member's security role cannot read Service Tickets: "
@@ -90,7 +91,7 @@ class ConnectWiseSetup(ConnectWiseClient):
             "objectId": 1,
             "type": "ticket",
             "level": "owner",
-            "description": "Baton escalation handoffs",
+            "description": CALLBACK_DESCRIPTION,
             "inactiveFlag": False,
             "isSelfSuppressedFlag": True,  # our own note writes must not call us back
             "payloadVersion": "3.0.0",

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
+from adapters.autotask.install import WEBHOOK_NAME
 from adapters.autotask.sandbox.errors import ATError, body_object
 from adapters.autotask.sandbox.render import (
     STATUS_FIELD_ID,
@@ -39,7 +40,7 @@ def register_webhook(store: SandboxStore, callback_url: str) -> str | None:
     with state.lock:
         webhook_id = next(state.ids)
         state.webhooks[webhook_id] = {
-            "id": webhook_id, "name": "Baton escalations", "isActive": True, "isReady": True,
+            "id": webhook_id, "name": WEBHOOK_NAME, "isActive": True, "isReady": True,
             "webhookUrl": callback_url, "deactivationUrl": deactivation_url,
             "secretKey": secret, "isSubscribedToCreateEvents": False,
             "isSubscribedToUpdateEvents": True, "isSubscribedToDeleteEvents": False,

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from adapters.connectwise.sandbox.render import ticket_json
 from adapters.connectwise.sandbox.state import connectwise_state
+from adapters.connectwise.setup import CALLBACK_DESCRIPTION
 from adapters.sandbox.callbacks import CallbackSender
 from adapters.sandbox.store import Listener, SandboxStore
 
@@ -43,7 +44,7 @@ def register_webhook(store: SandboxStore, callback_url: str) -> str | None:
             "objectId": 1,
             "type": "ticket",
             "level": "owner",
-            "description": "Baton escalation handoffs",
+            "description": CALLBACK_DESCRIPTION,
             "inactiveFlag": False,
             "isSelfSuppressedFlag": True,
             "payloadVersion": "3.0.0",
