@@ -23,6 +23,7 @@ from pathlib import Path
 
 PATH = Path(__file__).with_name("eval_lines.jsonl")
 SHAPE = re.compile(r"<<(\w+)>>")
+MARKER = re.compile(r"\[redacted: \w+\]")
 
 ALNUM = string.ascii_letters + string.digits
 UPPER_ALNUM = string.ascii_uppercase + string.digits
@@ -76,32 +77,43 @@ _SHAPES: dict[str, Callable[[random.Random], str]] = {
     "stripe": lambda r: "sk_live_" + _pick(r, ALNUM, 24),
     "github_classic": lambda r: "ghp_" + _pick(r, ALNUM, 36),
     "gitlab": lambda r: "glpat-" + _pick(r, B64URL, 20),
-    "slack_bot": lambda r: f"xoxb-{_pick(r, string.digits, 12)}-{_pick(r, string.digits, 13)}-"
-    + _pick(r, ALNUM, 24),
+    "slack_bot": lambda r: (
+        f"xoxb-{_pick(r, string.digits, 12)}-{_pick(r, string.digits, 13)}-" + _pick(r, ALNUM, 24)
+    ),
     "sendgrid": lambda r: f"SG.{_pick(r, B64URL, 22)}.{_pick(r, B64URL, 43)}",
     "anthropic": lambda r: "sk-ant-api03-" + _pick(r, B64URL, 93) + "AA",
-    "azure_secret": lambda r: _pick(r, ALNUM, 3) + r.choice(string.digits) + "Q~"
-    + _pick(r, ALNUM + "_~.-", 34),
+    "azure_secret": lambda r: (
+        _pick(r, ALNUM, 3) + r.choice(string.digits) + "Q~" + _pick(r, ALNUM + "_~.-", 34)
+    ),
     "jwt": _jwt,
     "bitlocker": _bitlocker,
     "pem_body": _pem_body,
     "hex32": lambda r: _pick(r, HEX, 32),
     "hex40": lambda r: _pick(r, HEX, 40),
     "hex64": lambda r: _pick(r, HEX, 64),
-    "sas_sig": lambda r: base64.b64encode(r.randbytes(32))
-    .decode()
-    .replace("+", "%2B")
-    .replace("/", "%2F")
-    .replace("=", "%3D"),
-    "teams_webhook": lambda r: f"https://contoso.webhook.office.com/webhookb2/{_guid(r)}@"
-    f"{_guid(r)}/IncomingWebhook/{_pick(r, HEX, 32)}/{_guid(r)}",
-    "slack_webhook": lambda r: f"https://hooks.slack.com/services/T{_pick(r, UPPER_ALNUM, 10)}/"
-    f"B{_pick(r, UPPER_ALNUM, 10)}/{_pick(r, ALNUM, 24)}",
-    "discord_webhook": lambda r: "https://discord.com/api/webhooks/"
-    f"{_pick(r, string.digits, 18)}/{_pick(r, B64URL, 68)}",
-    "powerautomate": lambda r: f"https://prod-{r.randrange(10, 99)}.westeurope.logic.azure.com:443"
-    f"/workflows/{_pick(r, HEX, 32)}/triggers/manual/paths/invoke?api-version=2016-06-01"
-    f"&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={_pick(r, B64URL, 43)}",
+    "sas_sig": lambda r: (
+        base64.b64encode(r.randbytes(32))
+        .decode()
+        .replace("+", "%2B")
+        .replace("/", "%2F")
+        .replace("=", "%3D")
+    ),
+    "teams_webhook": lambda r: (
+        f"https://contoso.webhook.office.com/webhookb2/{_guid(r)}@"
+        f"{_guid(r)}/IncomingWebhook/{_pick(r, HEX, 32)}/{_guid(r)}"
+    ),
+    "slack_webhook": lambda r: (
+        f"https://hooks.slack.com/services/T{_pick(r, UPPER_ALNUM, 10)}/"
+        f"B{_pick(r, UPPER_ALNUM, 10)}/{_pick(r, ALNUM, 24)}"
+    ),
+    "discord_webhook": lambda r: (
+        f"https://discord.com/api/webhooks/{_pick(r, string.digits, 18)}/{_pick(r, B64URL, 68)}"
+    ),
+    "powerautomate": lambda r: (
+        f"https://prod-{r.randrange(10, 99)}.westeurope.logic.azure.com:443"
+        f"/workflows/{_pick(r, HEX, 32)}/triggers/manual/paths/invoke?api-version=2016-06-01"
+        f"&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={_pick(r, B64URL, 43)}"
+    ),
 }
 
 
@@ -122,7 +134,12 @@ def load_eval_lines() -> tuple[Line, ...]:
     return tuple(lines)
 
 
-def leaked(value: str, redacted: str) -> bool:
-    """Whether a secret survived: whole, or as any run of more than half of it."""
+def leaked(line: Line, redacted: str) -> bool:
+    """Whether the line's secret survived: whole, or as any run of more than half of it that
+    the redacted text holds more often than the line does outside the secret."""
+    value = line.value
+    around = line.text.replace(value, "\n")
+    redacted = MARKER.sub("\n", redacted)  # "[redacted: password]" is no piece of a password
     width = min(len(value), max(5, len(value) // 2 + 1))
-    return any(value[i : i + width] in redacted for i in range(len(value) - width + 1))
+    pieces = {value[i : i + width] for i in range(len(value) - width + 1)}
+    return any(redacted.count(piece) > around.count(piece) for piece in pieces)
