@@ -87,7 +87,8 @@ class RuleSet:
         # After a non-letter (identifiers count: CF_API_TOKEN); or 13+ digits, spaced or not
         # (a card number or BitLocker key). Longest word first: the rules of every word that
         # begins the matched one are tried there.
-        self.scan = re2.compile(rf"(?i)(?:^|[^\pL\pN])({alternatives})|(\b\d{{4}}(?:[ -]?\d){{9}})")
+        # No capture groups: RE2 then finds each hit with its DFA alone, several times faster.
+        self.scan = re2.compile(rf"(?i)(?:^|[^\pL\pN])(?:{alternatives})|\b\d{{4}}(?:[ -]?\d){{9}}")
         self.by_word = {
             w: tuple(i for i, r in enumerate(rules) if w.startswith(r.starts)) for w in words
         }
@@ -97,11 +98,13 @@ class RuleSet:
         text = scan.text
         done = [0] * len(self.rules)
         for hit in scan.finditer(self.scan):
-            if hit.lastindex == 1:
-                start = scan.index(hit.start(1))
-                tried = self.by_word[hit.group(1).decode().lower()]
+            start = scan.index(hit.start())
+            word = hit.group().decode().lower()
+            if word in self.by_word:  # at the start of the text
+                tried = self.by_word[word]
+            elif word[1:] in self.by_word:  # after the character that bounds it
+                start, tried = start + 1, self.by_word[word[1:]]
             else:
-                start = scan.index(hit.start(2))
                 tried = self.digits
             for i in tried:
                 if start < done[i]:
