@@ -277,7 +277,7 @@ def without_secrets(escalation: Escalation, result: summary.HandoffResult) -> su
         summary_prose=clean(result.summary_prose),
         what_we_know=[clean(fact) for fact in result.what_we_know],
         likely_cause=clean(result.likely_cause),
-        suggested_steps=[clean(step) for step in result.suggested_steps],
+        suggested_steps=[clean(item) for item in result.suggested_steps],
     )
     if removed:
         step(escalation.id, "answer_redacted", redactions=dict(removed))
