@@ -13,6 +13,7 @@ from sqlalchemy import text
 from connector.db import session
 from tests.integration.pipeline import accepted, baton_notes, escalation_ids, run_worker, wait_for
 from tests.integration.test_admin_api import create
+from tests.integration.test_variants import Panel, ready_escalation
 
 PATTERNS = "/api/v1/admin/tenants/acme/redaction-patterns"
 
@@ -148,3 +149,25 @@ def test_a_model_answer_that_echoes_a_credential_is_cleaned_before_it_is_saved(
     ]
     assert [r.fields["redactions"] for r in logged] == [{"password": 2, "api_key": 1}]
     assert not any("Harbor#Light72" in str(vars(r)) for r in caplog.records)
+
+
+def test_a_tone_variant_that_echoes_a_credential_is_cleaned_before_it_is_kept(
+    baton, sandbox, fake_anthropic, caplog
+):
+    app, live, token = baton
+    store, _server = sandbox
+    escalation_id = ready_escalation(app, store, 104512)
+    fake_anthropic.set_mode(
+        "answer", text="We reset your password to Harbor#Light72; the PIN is now 4821."
+    )
+    with caplog.at_level(logging.INFO, logger="baton.steps"):
+        answer = Panel(live, token).get(escalation_id, "client_update")
+    assert answer.status_code == 200, answer.text
+    kept = answer.json()["text"]
+    assert "Harbor#Light72" not in kept and "4821" not in kept and "[redacted" not in kept
+    assert kept.startswith("We reset your password")
+    logged = [
+        r for r in caplog.records if getattr(r, "fields", {}).get("step") == "answer_redacted"
+    ]
+    assert [r.fields["redactions"] for r in logged] == [{"password": 1, "pin": 1}]
+    assert logged[0].fields["audience"] == "client_update"
