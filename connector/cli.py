@@ -152,7 +152,7 @@ def rotate_keys() -> None:
     from sqlalchemy import select
 
     from connector.db import session
-    from connector.models import Connection, Tenant
+    from connector.models import Connection, RedactionPattern, Tenant
 
     box = tenant_ops.secret_box()
     count = 0
@@ -164,6 +164,9 @@ def rotate_keys() -> None:
         if tenant.chat_webhooks_encrypted:
             tenant.chat_webhooks_encrypted = box.rotate(tenant.chat_webhooks_encrypted)
             count += 1
+    for pattern in session.scalars(select(RedactionPattern)):
+        pattern.value_encrypted = box.rotate(pattern.value_encrypted)
+        count += 1
     session.commit()
     click.echo(f"re-encrypted {count} stored secret blobs under the first key")
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.base import ConfigurationItem, Note, TicketContext, TimeEntry
-from connector.redaction import redact
+from connector.redaction import TenantRules, redact
 
 DEFAULT_BUDGET_TOKENS = 12_000
 # Below this, the frame, the capped header and a little of each section do not fit.
@@ -101,7 +101,8 @@ class SourceMaterial:
 class _Cleaner:
     """Redacts and neutralises untrusted text, counting what it redacted."""
 
-    def __init__(self) -> None:
+    def __init__(self, rules: TenantRules | None = None) -> None:
+        self.rules = rules
         self.redactions: Counter[str] = Counter()
         self._fields: dict[tuple[str, int], tuple[str, Counter[str]]] = {}
 
@@ -124,7 +125,7 @@ class _Cleaner:
         return self._fields[key][0]
 
     def _clean(self, text: str) -> str:
-        redacted = redact(text)
+        redacted = redact(text, self.rules)
         self.redactions.update(redacted.kinds)
         return _WRAPPER_TAG.sub("[wrapper tag removed]", redacted.text)
 
@@ -395,11 +396,13 @@ def build_source(
     reason: str | None,
     escalated_by: str = "",
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    rules: TenantRules | None = None,
 ) -> SourceMaterial:
-    """Redact `context` and fit it to `budget_tokens` (see the module docstring)."""
+    """Redact `context` (with the tenant's own `rules`, if any) and fit it to `budget_tokens`
+    (see the module docstring)."""
     if budget_tokens < MIN_BUDGET_TOKENS:
         raise ValueError(f"budget_tokens must be at least {MIN_BUDGET_TOKENS}")
-    clean = _Cleaner()
+    clean = _Cleaner(rules)
     escalator = clean(escalated_by, LABEL_CHARS)
     header, ticket_fields = _header(context, clean, escalator)
     reason_heading, reason_fields, reason_note = _reason(context, reason, escalated_by, clean)

@@ -7,6 +7,7 @@ anything is enqueued; generate() and write_back() are what the RQ jobs run.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 
@@ -16,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
-from connector import events, notify, summary
+from connector import events, notify, summary, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.db import insert_if_absent, session, utcnow
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
+from connector.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +228,7 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
         reason=escalation.reason,
         escalated_by=escalation.escalated_by,
         budget_tokens=settings.context_budget_tokens,
+        rules=tenant_patterns.rules_for(tenant),
     )
     escalation.context_snapshot = material.snapshot
     escalation.context_tokens = material.tokens
@@ -257,8 +260,33 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
     return handoff
 
 
+def without_secrets(escalation: Escalation, result: summary.HandoffResult) -> summary.HandoffResult:
+    """Defence in depth: the answer goes through the same detector as the ticket did, so a
+    secret the model echoes (or one that slipped past the context) is never saved, shown or
+    written to the PSA. What it removes is logged by kind, never by value."""
+    rules = tenant_patterns.rules_for(escalation.tenant)
+    removed: Counter[str] = Counter()
+
+    def clean(text: str) -> str:
+        redacted = redact(text, rules)
+        removed.update(redacted.kinds)
+        return redacted.text
+
+    cleaned = replace(
+        result,
+        summary_prose=clean(result.summary_prose),
+        what_we_know=[clean(fact) for fact in result.what_we_know],
+        likely_cause=clean(result.likely_cause),
+        suggested_steps=[clean(item) for item in result.suggested_steps],
+    )
+    if removed:
+        step(escalation.id, "answer_redacted", redactions=dict(removed))
+    return cleaned
+
+
 def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
     """Save a terminal handoff only if it is still pending (the sweeper may have finished it)."""
+    result = without_secrets(escalation, result)
     saved: int = session.execute(  # type: ignore[attr-defined]
         update(Handoff)
         .where(Handoff.escalation_id == escalation.id, Handoff.state == "pending")

@@ -297,3 +297,17 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RedactionPattern(Base):
+    """A tenant's own never-send term (literal) or pattern (RE2), applied before any model
+    call. The value is tenant config and may be a secret itself: Fernet-encrypted, never logged."""
+
+    __tablename__ = "redaction_patterns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # term | pattern
+    value_encrypted: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

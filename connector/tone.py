@@ -10,13 +10,14 @@ output) and the answer is plain text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from connector import ai
 from connector.handoff_text import render_note
 from connector.models import Escalation, Handoff
-from connector.redaction import redact
+from connector.redaction import TenantRules, redact
 from connector.summary import LANGUAGES
 
 REWRITTEN = ("client_update", "email_draft")
@@ -76,6 +77,7 @@ class Rewrite:
     text: str
     subject: str | None
     model: str
+    redactions: Counter[str] = field(default_factory=Counter)  # secrets taken from the answer
 
 
 def ticket_notes(escalation: Escalation, handoff: Handoff) -> str:
@@ -123,8 +125,10 @@ def rewrite(
     language: str,
     model: str,
     deadline_seconds: float,
+    rules: TenantRules | None = None,
 ) -> Rewrite:
-    """One small-model call, recorded as `tone:<audience>`. Raises ToneUnavailable."""
+    """One small-model call, recorded as `tone:<audience>`. Raises ToneUnavailable. The answer
+    passes the detector (with the tenant's `rules`) before anything else sees it."""
     if audience not in REWRITTEN:
         raise ValueError(f"{audience!r} is not a rewritten audience")
     request = build_request(audience, handoff, language=language, model=model)
@@ -134,7 +138,7 @@ def rewrite(
     )
     if result.outcome == "no_api_key":
         raise ToneUnavailable("no_api_key", "AI not configured: ANTHROPIC_API_KEY is not set")
-    text, outcome, problem = _answer(result)
+    text, outcome, problem, removed = _answer(result, rules)
     ai.record_call(
         purpose=f"tone:{audience}",
         model=model,
@@ -149,18 +153,22 @@ def rewrite(
     answered_by = getattr(result.message, "model", None) or model
     if audience == "email_draft":
         subject, body = split_subject(text)
-        return Rewrite(body, subject or fallback_subject(escalation, language), answered_by)
-    return Rewrite(text, None, answered_by)
+        subject = subject or fallback_subject(escalation, language)
+        return Rewrite(body, subject, answered_by, removed)
+    return Rewrite(text, None, answered_by, removed)
 
 
-def _answer(result: ai.CallResult) -> tuple[str | None, str, str | None]:
+def _answer(
+    result: ai.CallResult, rules: TenantRules | None
+) -> tuple[str | None, str, str | None, Counter[str]]:
     problem = ai.unusable(result)
     if problem is not None:
-        return None, *problem
-    text = clean(ai.text_of(result.message))
+        return None, *problem, Counter()
+    redacted = redact(ai.text_of(result.message), rules)
+    text = clean(redacted.text)
     if not text:
-        return None, "invalid", "the answer was empty"
-    return text, "ok", None
+        return None, "invalid", "the answer was empty", redacted.kinds
+    return text, "ok", None, redacted.kinds
 
 
 def clean(text: str) -> str:

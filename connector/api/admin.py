@@ -11,10 +11,13 @@ from sqlalchemy import select
 
 import adapters
 from adapters.fields import SettingField
+from connector import tenant_patterns
 from connector import tenants as tenant_ops
 from connector.auth import require_admin_token
 from connector.db import session
 from connector.models import ROLES, Tenant
+from connector.redaction import describe, redact
+from connector.redaction.tenant import MAX_PATTERN_CHARS, MAX_TERM_CHARS
 
 blp = Blueprint(
     "admin",
@@ -112,6 +115,52 @@ class WebhookInstallSchema(Schema):
     created = fields.Boolean()
 
 
+class RedactionPatternCreateSchema(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(tenant_patterns.KINDS),
+        metadata={"description": "term: literal text, any case | pattern: an RE2 expression"},
+    )
+    value = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=max(MAX_TERM_CHARS, MAX_PATTERN_CHARS)),
+        metadata={"description": "never returned for a term; a pattern is shown back"},
+    )
+    label = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class RedactionPatternSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    label = fields.String()
+    pattern = fields.String(
+        allow_none=True, metadata={"description": "the pattern; null for a term (write-only)"}
+    )
+    length = fields.Integer(metadata={"description": "characters in the term or pattern"})
+    created_at = fields.DateTime()
+
+
+class RedactionTrySchema(Schema):
+    text = fields.String(required=True, load_only=True, validate=validate.Length(max=20_000))
+
+
+class RedactionTriedSchema(Schema):
+    text = fields.String(metadata={"description": "the text as the model would see it"})
+    redactions = fields.Dict(keys=fields.String(), values=fields.Integer())
+    summary = fields.String(metadata={"description": "what was removed, in plain words"})
+
+
+def tried_view(tenant: Tenant, text: str) -> dict[str, Any]:
+    """A sample text through the same redaction a ticket gets, with the tenant's own rules."""
+    redacted = redact(text, tenant_patterns.rules_for(tenant))
+    return {
+        "text": redacted.text,
+        "redactions": dict(redacted.kinds),
+        "summary": describe(redacted.kinds),
+    }
+
+
 def tenant_view(tenant: Tenant) -> dict[str, Any]:
     return {
         "slug": tenant.slug,
@@ -185,3 +234,42 @@ class WebhookInstall(MethodView):
         """Register Baton's webhook on the tenant's PSA (idempotent)"""
         tenant = tenant_ops.get_tenant(slug)
         return tenant_ops.install_webhook(tenant)
+
+
+@blp.route("/tenants/<slug>/redaction-patterns")
+class TenantRedactionPatterns(MethodView):
+    decorators = [require_admin_token]
+
+    @blp.response(200, RedactionPatternSchema(many=True))
+    def get(self, slug: str):
+        """The tenant's never-send terms (write-only) and patterns"""
+        return tenant_patterns.list_views(tenant_ops.get_tenant(slug))
+
+    @blp.arguments(RedactionPatternCreateSchema)
+    @blp.response(201, RedactionPatternSchema)
+    @blp.alt_response(422, description="refused: the reason (RE2's, for a pattern) is given")
+    def post(self, data: dict[str, Any], slug: str):
+        """Add a never-send term or pattern; it applies to every model call from now on"""
+        row = tenant_patterns.add(tenant_ops.get_tenant(slug), **data)
+        return tenant_patterns.view(row)
+
+
+@blp.route("/tenants/<slug>/redaction-patterns/<int:pattern_id>")
+class TenantRedactionPattern(MethodView):
+    decorators = [require_admin_token]
+
+    @blp.response(204)
+    def delete(self, slug: str, pattern_id: int):
+        """Remove a term or pattern"""
+        tenant_patterns.remove(tenant_ops.get_tenant(slug), pattern_id)
+
+
+@blp.route("/tenants/<slug>/redaction-patterns/try")
+class TenantRedactionTry(MethodView):
+    decorators = [require_admin_token]
+
+    @blp.arguments(RedactionTrySchema)
+    @blp.response(200, RedactionTriedSchema)
+    def post(self, data: dict[str, Any], slug: str):
+        """Redact a sample text as a ticket would be, the tenant's own rules included"""
+        return tried_view(tenant_ops.get_tenant(slug), data["text"])

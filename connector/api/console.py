@@ -18,8 +18,18 @@ from sqlalchemy import func, select
 import adapters
 from adapters.base import AdapterError, PSAAdapter, StatusOption
 from adapters.values import origin_of
+from connector import tenant_patterns
 from connector import tenants as tenant_ops
-from connector.api.admin import ConnectionSchema, ConnectionStateSchema, MemberCreateSchema
+from connector.api.admin import (
+    ConnectionSchema,
+    ConnectionStateSchema,
+    MemberCreateSchema,
+    RedactionPatternCreateSchema,
+    RedactionPatternSchema,
+    RedactionTriedSchema,
+    RedactionTrySchema,
+    tried_view,
+)
 from connector.auth import current_member, require_admin
 from connector.db import session
 from connector.errors import APIError
@@ -528,3 +538,35 @@ class TenantDeliveries(MethodView):
             .limit(args["limit"])
         )
         return list(rows)
+
+
+@blp.route("/redaction-patterns")
+class TenantRedactionPatterns(MethodView):
+    @blp.response(200, RedactionPatternSchema(many=True))
+    def get(self):
+        """Your never-send terms (write-only) and patterns"""
+        return tenant_patterns.list_views(_admin().tenant)
+
+    @blp.arguments(RedactionPatternCreateSchema)
+    @blp.response(201, RedactionPatternSchema)
+    @blp.alt_response(422, description="refused: the reason (RE2's, for a pattern) is given")
+    def post(self, data: dict[str, Any]):
+        """Add a never-send term or pattern; it applies to every model call from now on"""
+        return tenant_patterns.view(tenant_patterns.add(_admin().tenant, **data))
+
+
+@blp.route("/redaction-patterns/<int:pattern_id>")
+class TenantRedactionPattern(MethodView):
+    @blp.response(204)
+    def delete(self, pattern_id: int):
+        """Remove a term or pattern"""
+        tenant_patterns.remove(_admin().tenant, pattern_id)
+
+
+@blp.route("/redaction-patterns/try")
+class TenantRedactionTry(MethodView):
+    @blp.arguments(RedactionTrySchema)
+    @blp.response(200, RedactionTriedSchema)
+    def post(self, data: dict[str, Any]):
+        """Redact a sample text as a ticket would be, your own rules included"""
+        return tried_view(_admin().tenant, data["text"])

@@ -19,6 +19,7 @@ from connector import tenants as tenant_ops
 from connector.auth import current_member, require_senior
 from connector.db import insert_if_absent, session, utcnow
 from connector.errors import APIError
+from connector.handoff_text import redaction_note
 from connector.logs import step
 from connector.models import Action, Escalation, EscalationRead, Handoff, Member, TicketState
 
@@ -60,6 +61,15 @@ class ClaimSchema(Schema):
     claimed_at = fields.DateTime()
 
 
+class RedactionsSchema(Schema):
+    counts = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "per kind"}
+    )
+    summary = fields.String(
+        metadata={"description": "in plain words; empty when nothing was removed"}
+    )
+
+
 class EscalationSchema(Schema):
     id = fields.Integer()
     ticket = fields.Nested(TicketRefSchema)
@@ -70,6 +80,7 @@ class EscalationSchema(Schema):
     handoff = fields.Nested(HandoffSchema)
     claim = fields.Nested(ClaimSchema, allow_none=True)
     first_action_at = fields.DateTime(allow_none=True)
+    redactions = fields.Nested(RedactionsSchema)
 
 
 ACTION_KINDS = ("step_used", "note_posted", "variant_copied", "variant_published", "ticket_opened")
@@ -190,6 +201,10 @@ def escalation_view(escalation: Escalation) -> dict[str, Any]:
         "handoff": handoff_view(escalation),
         "claim": claim_view(escalation),
         "first_action_at": escalation.first_action_at,
+        "redactions": {
+            "counts": (escalation.context_snapshot or {}).get("redactions") or {},
+            "summary": redaction_note(escalation, escalation.handoff),
+        },
     }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AdapterError
-from connector import escalations, tone
+from connector import escalations, tenant_patterns, tone
 from connector import tenants as tenant_ops
 from connector.api.escalations import load_escalation, record_action
 from connector.auth import current_member, require_senior
@@ -227,6 +227,7 @@ def _make(
             language=tenant.language,
             model=settings().tone_model,
             deadline_seconds=settings().ai_deadline_seconds,
+            rules=tenant_patterns.rules_for(tenant),
         )
     except BaseException as exc:
         _release(claim)
@@ -252,6 +253,8 @@ def _make(
         )
     )
     session.commit()
+    if made.redactions:
+        step(escalation.id, "answer_redacted", audience=audience, redactions=dict(made.redactions))
     step(escalation.id, "variant_ready", audience=audience, source=source)
 
 

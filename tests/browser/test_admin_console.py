@@ -293,3 +293,52 @@ def lambda_startswith(prefix: str):
     import re
 
     return re.compile("^" + re.escape(prefix))
+
+
+def test_never_send_terms_and_patterns_are_managed_from_the_console(browser, empty_tenant):
+    problems: list[str] = []
+    page = open_console(browser, empty_tenant, problems)
+    section = page.locator("#redaction")
+    expect(section.locator("#redaction-empty")).to_be_visible()
+
+    form = section.locator("#redaction-form")
+    form.locator("#redaction-kind").select_option("pattern")
+    form.locator("#redaction-value").fill("(CTS-SVC")
+    form.get_by_role("button", name="Add").click()
+    error = form.locator('.field-error[data-field="value"]')
+    expect(error).to_contain_text("not a valid pattern: missing )")
+    expect(form.locator("#redaction-value")).to_have_value("(CTS-SVC")  # kept for fixing
+
+    form.locator("#redaction-value").fill(r"CTS-SVC-\d{4}-[A-Z]")
+    form.locator("#redaction-label").fill("Contoso service accounts")
+    form.get_by_role("button", name="Add").click()
+    rows = section.locator("#redaction-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(r"CTS-SVC-\d{4}-[A-Z]")
+    expect(error).to_be_hidden()
+
+    form.locator("#redaction-kind").select_option("term")
+    form.locator("#redaction-value").fill("Falcon-Payroll")
+    form.get_by_role("button", name="Add").click()
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_contain_text("hidden (14 characters)")
+    expect(section).not_to_contain_text("Falcon-Payroll")
+
+    sample = "svc_backup runs as CTS-SVC-4471-Q for falcon-payroll; temp pw is Harbor#Light72"
+    section.locator("#redaction-sample").fill(sample)
+    section.get_by_role("button", name="Show what the AI would see").click()
+    result = section.locator("#redaction-result")
+    expect(result).to_contain_text("svc_backup runs as [redacted: never_send] for")
+    expect(result).to_contain_text("(2 never-send terms, 1 password removed)")
+    expect(result).not_to_contain_text("Harbor#Light72")
+    shot(page, "#redaction", "admin-redaction")
+
+    section.get_by_role("button", name="Remove term of 14 characters").click()
+    expect(rows).to_have_count(1)
+    stored = requests.get(
+        f"{empty_tenant['url']}/api/v1/admin/tenants/newco/redaction-patterns",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ).json()
+    assert [(p["kind"], p["label"]) for p in stored] == [("pattern", "Contoso service accounts")]
+    page.context.close()
+    assert not problems, problems

@@ -270,3 +270,18 @@ def assert_inert(page: Page) -> None:
         "[onmouseover]",
     ):
         assert page.locator(selector).count() == 0, f"{selector} was injected"
+
+
+def test_the_screen_says_which_secrets_were_removed_before_the_ai_saw_the_ticket(panel):
+    panel.fake.set_mode("answer", payload=READY_PAYLOAD)
+    escalation_id = panel.escalate(99812, member="kpatel")  # two temporary passwords in notes
+    panel.wait_terminal(escalation_id)
+    page = panel.page("sam")
+    open_handoff(page, escalation_id)
+    note = page.locator("#redaction-note")
+    expect(note).to_have_text("2 passwords removed before the AI saw this ticket.")
+    clean = panel.escalate(104512, member="kpatel")  # no secret in it
+    panel.wait_terminal(clean)
+    open_handoff(page, clean)
+    expect(page.locator("#fields")).to_be_visible()
+    expect(note).to_be_hidden()

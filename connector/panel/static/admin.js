@@ -421,6 +421,60 @@ memberForm.addEventListener("submit", (event) => {
   });
 });
 
+// --- 6. never-send terms and patterns ------------------------------------------------------------
+
+const redactionForm = $("redaction-form");
+const tryForm = $("redaction-try-form");
+
+function redactionRow(entry) {
+  const what = entry.label || (entry.kind === "term" ? `term of ${entry.length} characters` : "pattern");
+  const remove = el("button", { class: "btn", text: "Remove", attrs: { type: "button", "aria-label": `Remove ${what}` } });
+  remove.addEventListener("click", () =>
+    busy(remove, null, async () => {
+      await api(`/api/v1/tenant/redaction-patterns/${entry.id}`, { method: "DELETE" });
+      toast(`Removed ${what}`);
+      await loadRedaction();
+    }),
+  );
+  const shown = entry.kind === "pattern" ? el("code", { text: entry.pattern }) : el("span", { class: "muted", text: `hidden (${entry.length} characters)` });
+  return el("tr", { attrs: { "data-pattern-id": entry.id } }, [
+    el("td", { text: entry.kind }),
+    el("td", { text: entry.label }),
+    el("td", {}, [shown]),
+    el("td", { class: "row-buttons" }, [remove]),
+  ]);
+}
+
+async function loadRedaction() {
+  const entries = await api("/api/v1/tenant/redaction-patterns");
+  const body = $("redaction-table").querySelector("tbody");
+  clear(body);
+  for (const entry of entries) body.append(redactionRow(entry));
+  $("redaction-empty").hidden = entries.length > 0;
+}
+
+redactionForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = Object.fromEntries(new FormData(redactionForm).entries());
+  busy(submitter(redactionForm, event), redactionForm, async () => {
+    const made = await api("/api/v1/tenant/redaction-patterns", { method: "POST", body: data });
+    redactionForm.reset();
+    await loadRedaction();
+    toast(`Added a ${made.kind}: it applies to every ticket from now on`);
+  });
+});
+
+tryForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("redaction-sample").value;
+  busy(submitter(tryForm, event), tryForm, async () => {
+    const tried = await api("/api/v1/tenant/redaction-patterns/try", { method: "POST", body: { text } });
+    const result = $("redaction-result");
+    result.textContent = tried.summary ? `${tried.text}\n\n(${tried.summary} removed)` : `${tried.text}\n\n(nothing removed)`;
+    result.hidden = false;
+  });
+});
+
 // --- 5. settings --------------------------------------------------------------------------------
 
 const languageForm = $("language-form");
@@ -611,6 +665,7 @@ async function start() {
     loadSettings(),
     loadNotifications(),
     loadBaseline(),
+    loadRedaction(),
     loadAudit(),
   ];
   const results = await Promise.allSettled(loads);

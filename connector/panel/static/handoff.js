@@ -218,6 +218,9 @@ function renderFields(handoff) {
   show($("steps-hint"), steps.childElementCount > 0);
 
   paragraphs($("summary"), handoff.summary_prose);
+  const removed = escalation.redactions ? escalation.redactions.summary : "";
+  $("redaction-note").textContent = removed;
+  show($("redaction-note"), Boolean(removed));
   show($("fields"), true);
   prefetchNotes();
 }
