@@ -1,4 +1,5 @@
-"""flask CLI commands: the admin API's operations for operators, plus migrations and the sweep."""
+"""flask CLI commands: the admin API's operations for operators, migrations, the sweep, and
+the production worker."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, ScriptInfo, pass_script_info, with_appcontext
 
 from connector import tenants as tenant_ops
 from connector.errors import APIError
@@ -144,6 +145,26 @@ def sweep_command(every: float) -> None:
         time.sleep(every)
 
 
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+@pass_script_info
+def worker_command(info: ScriptInfo, burst: bool) -> None:
+    """Run an RQ worker on Baton's queues; the app is built before its first job."""
+    from connector import jobs  # noqa: F401  the entry points and the pipeline, imported now
+    from connector.queue import QUEUE_NAMES, AppWorker, queue
+
+    app = info.load_app()
+    runtime = app.extensions["baton"]
+    if runtime.settings.embedded:
+        raise click.ClickException(
+            "flask worker needs REDIS_URL: in embedded mode the web process runs the worker"
+        )
+    queues = [queue(runtime.redis, name) for name in QUEUE_NAMES]
+    AppWorker(queues, connection=runtime.redis, app=app).work(
+        burst=burst, with_scheduler=True, logging_level="WARNING"
+    )
+
+
 @click.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
@@ -173,3 +194,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_upgrade)
     app.cli.add_command(sweep_command)
     app.cli.add_command(rotate_keys)
+    app.cli.add_command(worker_command)

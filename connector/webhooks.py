@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
 from connector import escalations
 from connector import tenants as tenant_ops
-from connector.app import MAX_BODY_BYTES
+from connector.config import MAX_BODY_BYTES
 from connector.db import session
 from connector.errors import APIError, error_response
 from connector.limits import limiter, webhook_key

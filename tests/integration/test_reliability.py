@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -148,20 +149,9 @@ def _start_worker_process(app, env_extra: dict[str, str]) -> subprocess.Popen:
         "CONNECTOR_INSTANCE_PATH": str(settings.instance_path),
         **env_extra,
     }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "--url",
-            settings.redis_url,
-            "--worker-class",
-            "rq.worker.SimpleWorker",
-            "--with-scheduler",
-            "baton-handoffs",
-            "baton-notify",
-        ],
+    return subprocess.Popen(  # the Procfile's worker
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
