@@ -150,7 +150,7 @@ def sweep_command(every: float) -> None:
 @pass_script_info
 def worker_command(info: ScriptInfo, burst: bool) -> None:
     """Run an RQ worker on Baton's queues; the app is built before its first job."""
-    from connector import jobs  # noqa: F401  the entry points and the pipeline, imported now
+    from connector import jobs
     from connector.queue import QUEUE_NAMES, AppWorker, queue
 
     app = info.load_app()
@@ -159,6 +159,7 @@ def worker_command(info: ScriptInfo, burst: bool) -> None:
         raise click.ClickException(
             "flask worker needs REDIS_URL: in embedded mode the web process runs the worker"
         )
+    jobs.warm_up(app)
     queues = [queue(runtime.redis, name) for name in QUEUE_NAMES]
     AppWorker(queues, connection=runtime.redis, app=app).work(
         burst=burst, with_scheduler=True, logging_level="WARNING"

@@ -28,9 +28,11 @@ SWEEP_EVERY_SECONDS = 30
 
 
 def start_worker(app: Flask) -> None:
+    from connector import jobs
     from connector.queue import EmbeddedWorker
 
     runtime = app.extensions["baton"]
+    jobs.warm_up(app)
     runtime.worker = EmbeddedWorker(
         runtime.redis, app, sweep=lambda: _sweep_once(app), sweep_every_seconds=SWEEP_EVERY_SECONDS
     ).start()

@@ -6,9 +6,21 @@ its app's context, and the pipeline enqueues them by name without importing this
 
 from __future__ import annotations
 
+from flask import Flask
 from rq import get_current_job
+from sqlalchemy import select
 
-from connector import escalations, notify
+from connector import ai, escalations, notify
+from connector.db import session
+from connector.models import Escalation
+
+
+def warm_up(app: Flask) -> None:
+    """What a worker does before it takes a job, so that its first is as fast as the next: the
+    model client's SSL context and a database connection are made now."""
+    ai.prepare_client()
+    with app.app_context():
+        session.execute(select(Escalation.id).limit(1))  # also configures the ORM's mappers
 
 
 def _final_attempt() -> bool:

@@ -44,3 +44,23 @@ def test_job_runs_in_embedded_worker_thread_inside_its_app():
         assert Job.fetch("embedded-app", connection=connection).return_value() == "the-web-app"
     finally:
         worker.stop()
+
+
+def test_flask_worker_runs_each_job_inside_the_app(app):
+    connection = app.extensions["baton"].redis
+    if app.extensions["baton"].settings.embedded:
+        pytest.fail("REDIS_URL must point at Redis for this test (./dev test sets it)")
+    assert enqueue_once(connection, jobs_for_tests.app_name, job_id="cli-app")
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert job_status(connection, "cli-app") == JobStatus.FINISHED
+    from rq.job import Job
+
+    assert Job.fetch("cli-app", connection=connection).return_value() == app.name
+
+
+def test_flask_worker_refuses_embedded_mode(app_factory):
+    app = app_factory(redis_url=None)
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code != 0
+    assert "needs REDIS_URL" in result.output
