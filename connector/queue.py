@@ -226,7 +226,9 @@ class EmbeddedWorker:
     ):
         queues = [queue(connection, n) for n in QUEUE_NAMES]
         self.worker = ThreadWorker(queues, connection=connection, app=app)
-        self.scheduler = ThreadScheduler(queues, connection=connection, interval=1)
+        self.scheduler = ThreadScheduler(
+            queues, connection=connection, interval=1, logging_level=logging.WARNING
+        )
         self.stopped = threading.Event()
         self.sweep = sweep
         self.sweep_every_seconds = sweep_every_seconds
