@@ -45,6 +45,32 @@ def create_tenant(
     click.echo(f"created tenant {tenant.slug}; webhook URL {tenant_ops.webhook_url(tenant)}")
 
 
+@tenants_cli.command("update")
+@click.argument("slug")
+@click.option("--name")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    help="A PSA status that means escalated (repeat for several); replaces the current ones.",
+)
+@click.option("--language")
+def update_tenant(
+    slug: str, name: str | None, statuses: tuple[str, ...], language: str | None
+) -> None:
+    """Change a tenant's name, language or escalation statuses."""
+    try:
+        tenant = tenant_ops.update_tenant(
+            tenant_ops.get_tenant(slug),
+            name=name,
+            escalation_statuses=list(statuses) or None,
+            language=language,
+        )
+    except APIError as exc:
+        _fail(exc)
+    click.echo(f"updated tenant {tenant.slug}; trigger {tenant_ops.describe_trigger(tenant)}")
+
+
 @tenants_cli.command("list")
 def list_tenants() -> None:
     """List tenants."""
@@ -83,6 +109,7 @@ def connect_tenant(slug: str, pairs: tuple[str, ...]) -> None:
     except APIError as exc:
         _fail(exc)
     click.echo(json.dumps(tenant_ops.describe_connection(tenant), indent=2))
+    click.echo(f"trigger {tenant_ops.describe_trigger(tenant)}")
 
 
 @tenants_cli.command("install-webhook")

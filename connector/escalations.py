@@ -39,8 +39,7 @@ def runtime():
 
 
 def is_escalation_status(tenant: Tenant, status: str) -> bool:
-    wanted = {s.strip().casefold() for s in tenant.escalation_statuses}
-    return status.strip().casefold() in wanted
+    return status.strip().casefold() in tenant_ops.trigger_values(tenant)
 
 
 def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
@@ -92,9 +91,12 @@ def record(
     ).rowcount
     if not escalating:
         session.commit()
-        return Recorded(
-            None, created=False, ignored=f"status {event.status!r} is not an escalation status"
+        # The configured statuses beside the one received, so that a mismatch shows in the audit.
+        ignored = (
+            f"status {event.status!r} is not an escalation status "
+            f"(the trigger is {tenant_ops.describe_trigger(tenant)})"
         )
+        return Recorded(None, created=False, ignored=ignored)
     if not flipped:
         session.commit()
         # A concurrent copy of this same delivery may be the one that flipped it.
