@@ -103,7 +103,8 @@ def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
     session.add(connection)
     session.commit()
     session.refresh(tenant)
-    refresh_status_ids(tenant)  # another PSA (or another instance of it) has its own ids
+    # Resolved again: another PSA (or another instance of it) has its own ids.
+    set_escalation_statuses(tenant, tenant.escalation_statuses, strict=False)
     return connection
 
 
@@ -214,27 +215,15 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
 # when the connection changes, and, if the PSA could not be read then, on the first webhook.
 
 
-def set_escalation_statuses(tenant: Tenant, statuses: list[str]) -> None:
-    """Set the trigger. An unknown name is a 422 listing the PSA's statuses (nothing changes);
-    a PSA that cannot be reached keeps the names to be resolved later."""
+def set_escalation_statuses(tenant: Tenant, statuses: list[str], *, strict: bool = True) -> None:
+    """Set the trigger, resolved against the connected PSA. With `strict`, a name it does not
+    list is a 422 listing its statuses and nothing changes; without, that name stays unresolved
+    (the console shows it). A PSA that cannot be read keeps the names for the first webhook."""
     ids = None
     psa = _id_psa(tenant)
     if psa is not None:
         try:
-            statuses, ids = resolve_statuses(statuses, psa, strict=True)
-        except AdapterError as exc:
-            step(None, "statuses_unresolved", tenant=tenant.slug, error=str(exc)[:300])
-    store_trigger(tenant, statuses, ids)
-
-
-def refresh_status_ids(tenant: Tenant) -> None:
-    """Resolve the trigger's names against the PSA connected now; a name it does not list stays
-    unresolved (the console shows it), and an unreachable PSA leaves all of them for later."""
-    statuses, ids = tenant.escalation_statuses, None
-    psa = _id_psa(tenant)
-    if psa is not None:
-        try:
-            statuses, ids = resolve_statuses(statuses, psa, strict=False)
+            statuses, ids = resolve_statuses(statuses, psa, strict=strict)
         except AdapterError as exc:
             step(None, "statuses_unresolved", tenant=tenant.slug, error=str(exc)[:300])
     store_trigger(tenant, statuses, ids)
