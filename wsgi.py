@@ -1,4 +1,4 @@
-"""Entry point for gunicorn and `flask run`."""
+"""Entry point for gunicorn and the flask CLI (`flask --app wsgi ...`)."""
 
 from connector.app import create_app
 

@@ -341,10 +341,8 @@ def wait_http(url: str, timeout: float, proc: Child | None = None) -> None:
 
 
 def start_rq_workers(stack: Stack, env: dict[str, str], count: int) -> list[Child]:
-    argv = [
-        str(BIN / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"],
-        "--worker-class", "rq.worker.SimpleWorker", "baton-handoffs", "baton-notify",
-    ]  # fmt: skip
+    """The Procfile's workers; each registers once its app is built, so they start warm."""
+    argv = [str(BIN / "flask"), "--app", "wsgi", "worker"]
     children = [stack.start(f"rq-worker-{i}", argv, env) for i in range(count)]
     wait_rq_workers(env["REDIS_URL"], count, children)
     return children

@@ -16,15 +16,13 @@ from sqlalchemy import Engine
 from werkzeug.routing import IntegerConverter
 
 from connector import db
-from connector.config import Settings, load_settings, new_token
+from connector.config import MAX_BODY_BYTES, Settings, load_settings, new_token
 from connector.errors import BatonApi, register_error_handlers
 from connector.logs import configure_logging
 from connector.security import SecretBox
 from connector.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1024 * 1024  # webhooks and API bodies: 1 MiB, answered 413 beyond
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -1,4 +1,5 @@
-"""flask CLI commands: the admin API's operations for operators, plus migrations and the sweep."""
+"""flask CLI commands: the admin API's operations for operators, migrations, the sweep, and
+the production worker."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, ScriptInfo, pass_script_info, with_appcontext
 
 import adapters
 from connector import tenants as tenant_ops
@@ -43,6 +44,32 @@ def create_tenant(
     except APIError as exc:
         _fail(exc)
     click.echo(f"created tenant {tenant.slug}; webhook URL {tenant_ops.webhook_url(tenant)}")
+
+
+@tenants_cli.command("update")
+@click.argument("slug")
+@click.option("--name")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    help="A PSA status that means escalated (repeat for several); replaces the current ones.",
+)
+@click.option("--language")
+def update_tenant(
+    slug: str, name: str | None, statuses: tuple[str, ...], language: str | None
+) -> None:
+    """Change a tenant's name, language or escalation statuses."""
+    try:
+        tenant = tenant_ops.update_tenant(
+            tenant_ops.get_tenant(slug),
+            name=name,
+            escalation_statuses=list(statuses) or None,
+            language=language,
+        )
+    except APIError as exc:
+        _fail(exc)
+    click.echo(f"updated tenant {tenant.slug}; trigger {tenant_ops.describe_trigger(tenant)}")
 
 
 @tenants_cli.command("list")
@@ -83,6 +110,7 @@ def connect_tenant(slug: str, pairs: tuple[str, ...]) -> None:
     except APIError as exc:
         _fail(exc)
     click.echo(json.dumps(tenant_ops.describe_connection(tenant), indent=2))
+    click.echo(f"trigger {tenant_ops.describe_trigger(tenant)}")
 
 
 @tenants_cli.command("install-webhook")
@@ -145,6 +173,27 @@ def sweep_command(every: float) -> None:
         time.sleep(every)
 
 
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+@pass_script_info
+def worker_command(info: ScriptInfo, burst: bool) -> None:
+    """Run an RQ worker on Baton's queues; the app is built before its first job."""
+    from connector import jobs
+    from connector.queue import QUEUE_NAMES, AppWorker, queue
+
+    app = info.load_app()
+    runtime = app.extensions["baton"]
+    if runtime.settings.embedded:
+        raise click.ClickException(
+            "flask worker needs REDIS_URL: in embedded mode the web process runs the worker"
+        )
+    jobs.warm_up(app)
+    queues = [queue(runtime.redis, name) for name in QUEUE_NAMES]
+    AppWorker(queues, connection=runtime.redis, app=app).work(
+        burst=burst, with_scheduler=True, logging_level="WARNING"
+    )
+
+
 @click.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
@@ -177,3 +226,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_upgrade)
     app.cli.add_command(sweep_command)
     app.cli.add_command(rotate_keys)
+    app.cli.add_command(worker_command)

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet
 
+MAX_BODY_BYTES = 1024 * 1024  # webhooks and API bodies: 1 MiB, answered 413 beyond
+
 DEFAULT_SUMMARY_MODEL = "claude-sonnet-5-5"
 DEFAULT_TONE_MODEL = "claude-haiku-5-5"
 

@@ -33,9 +33,9 @@ def start_worker(app: Flask) -> None:
     from connector.queue import EmbeddedWorker
 
     runtime = app.extensions["baton"]
-    jobs.use_app(app)
+    jobs.warm_up(app)
     runtime.worker = EmbeddedWorker(
-        runtime.redis, sweep=lambda: _sweep_once(app), sweep_every_seconds=SWEEP_EVERY_SECONDS
+        runtime.redis, app, sweep=lambda: _sweep_once(app), sweep_every_seconds=SWEEP_EVERY_SECONDS
     ).start()
 
 

@@ -23,6 +23,7 @@ from connector.db import insert_if_absent, session, utcnow
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
+from connector.queue import HANDOFF, WRITE_BACK, enqueue_job
 from connector.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,7 @@ def runtime():
 
 
 def is_escalation_status(tenant: Tenant, status: str) -> bool:
-    wanted = {s.strip().casefold() for s in tenant.escalation_statuses}
-    return status.strip().casefold() in wanted
+    return status.strip().casefold() in tenant_ops.trigger_values(tenant)
 
 
 def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
@@ -93,9 +93,12 @@ def record(
     ).rowcount
     if not escalating:
         session.commit()
-        return Recorded(
-            None, created=False, ignored=f"status {event.status!r} is not an escalation status"
+        # The configured statuses beside the one received, so that a mismatch shows in the audit.
+        ignored = (
+            f"status {event.status!r} is not an escalation status "
+            f"(the trigger is {tenant_ops.describe_trigger(tenant)})"
         )
+        return Recorded(None, created=False, ignored=ignored)
     if not flipped:
         session.commit()
         # A concurrent copy of this same delivery may be the one that flipped it.
@@ -150,18 +153,7 @@ def _member_id(tenant: Tenant, psa_member_id: str) -> int | None:
 
 
 def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:
-    from connector import jobs
-    from connector.queue import HANDOFFS, enqueue_once
-
-    enqueued = enqueue_once(
-        runtime().redis,
-        jobs.run_handoff,
-        escalation_id,
-        job_id=jobs.handoff_job_id(escalation_id),
-        queue_name=HANDOFFS,
-        replace_dead=replace_dead,
-        retry=jobs.handoff_retry(),
-    )
+    enqueued = enqueue_job(runtime().redis, HANDOFF, escalation_id, replace_dead=replace_dead)
     if enqueued:
         step(escalation_id, "enqueued")
     # The seniors hear at once, on their own queue; it never raises into the handoff's path.
@@ -170,18 +162,7 @@ def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:
 
 
 def enqueue_write_back(escalation_id: int, *, replace_dead: bool = False) -> bool:
-    from connector import jobs
-    from connector.queue import HANDOFFS, enqueue_once
-
-    return enqueue_once(
-        runtime().redis,
-        jobs.run_write_back,
-        escalation_id,
-        job_id=jobs.write_back_job_id(escalation_id),
-        queue_name=HANDOFFS,
-        replace_dead=replace_dead,
-        retry=jobs.write_back_retry(),
-    )
+    return enqueue_job(runtime().redis, WRITE_BACK, escalation_id, replace_dead=replace_dead)
 
 
 def deadline_passed(escalation: Escalation, handoff: Handoff) -> bool:

@@ -1,67 +1,26 @@
-"""RQ job functions: thin. Each takes an id, loads, calls the pipeline, saves.
+"""RQ entry points: thin. Each takes an id and calls the pipeline.
 
-Production workers (`rq worker`) build the app once per process; embedded mode's worker
-thread uses the web app it was started from.
+They sit on top of the worker's path: the worker (connector.queue.AppWorker) runs each inside
+its app's context, and the pipeline enqueues them by name without importing this module.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from flask import Flask
+from rq import get_current_job
+from sqlalchemy import select
 
-from flask import Flask, has_app_context
-from rq import Retry, get_current_job
-
-_app: Flask | None = None
-
-
-def use_app(app: Flask) -> None:
-    global _app
-    _app = app
+from connector import ai, escalations, notify
+from connector.db import session
+from connector.models import Escalation
 
 
-def app_context() -> AbstractContextManager[Any]:
-    global _app
-    if has_app_context():
-        return nullcontext()
-    if _app is None:
-        from connector.app import create_app
-
-        _app = create_app(start_worker=False)
-    return _app.app_context()
-
-
-def handoff_job_id(escalation_id: int) -> str:
-    return f"handoff-{escalation_id}"
-
-
-def write_back_job_id(escalation_id: int) -> str:
-    return f"writeback-{escalation_id}"
-
-
-def notify_job_id(escalation_id: int) -> str:
-    return f"notify-{escalation_id}"
-
-
-def chat_follow_up_job_id(escalation_id: int) -> str:
-    return f"chat-follow-up-{escalation_id}"
-
-
-def handoff_retry() -> Retry:
-    return Retry(max=3, interval=[1, 3, 8])
-
-
-def write_back_retry() -> Retry:
-    return Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
-
-
-def notify_retry() -> Retry:
-    # An SMTP server or chat endpoint down for up to about an hour still gets its messages.
-    return Retry(max=6, interval=[10, 30, 120, 300, 900, 1800])
-
-
-def chat_follow_up_retry() -> Retry:
-    return Retry(max=4, interval=[10, 60, 300, 900])
+def warm_up(app: Flask) -> None:
+    """What a worker does before it takes a job, so that its first is as fast as the next: the
+    model client's SSL context and a database connection are made now."""
+    ai.prepare_client()
+    with app.app_context():
+        session.execute(select(Escalation.id).limit(1))  # also configures the ORM's mappers
 
 
 def _final_attempt() -> bool:
@@ -70,29 +29,17 @@ def _final_attempt() -> bool:
 
 
 def run_handoff(escalation_id: int) -> str | None:
-    from connector import escalations
-
-    with app_context():
-        handoff = escalations.generate(escalation_id, final_attempt=_final_attempt())
-        return handoff.state if handoff else None
+    handoff = escalations.generate(escalation_id, final_attempt=_final_attempt())
+    return handoff.state if handoff else None
 
 
 def run_write_back(escalation_id: int) -> str | None:
-    from connector import escalations
-
-    with app_context():
-        return escalations.write_back(escalation_id)
+    return escalations.write_back(escalation_id)
 
 
 def run_notifications(escalation_id: int) -> None:
-    from connector import notify
-
-    with app_context():
-        notify.deliver(escalation_id)
+    notify.deliver(escalation_id)
 
 
 def run_chat_follow_up(escalation_id: int) -> None:
-    from connector import notify
-
-    with app_context():
-        notify.follow_up(escalation_id)
+    notify.follow_up(escalation_id)

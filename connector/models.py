@@ -35,6 +35,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     vendor: Mapped[str] = mapped_column(String(32))
     escalation_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # For a PSA whose webhooks carry status ids: {status name: id}, read from the connected
+    # PSA's own list; None until it could be read (the names are resolved on a webhook then).
+    escalation_status_ids: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     language: Mapped[str] = mapped_column(String(16), default="en")
     pilot_started_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     verdict_threshold_hours: Mapped[float] = mapped_column(Float, default=1.0)

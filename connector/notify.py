@@ -32,6 +32,7 @@ from connector.models import (
     Notification,
     Tenant,
 )
+from connector.queue import CHAT_FOLLOW_UP, NOTIFICATIONS, enqueue_job
 
 log = logging.getLogger(__name__)
 
@@ -530,19 +531,12 @@ def follow_up(escalation_id: int, *, raise_errors: bool = True) -> list[str]:
 
 def enqueue(escalation_id: int, *, replace_dead: bool = False) -> bool:
     """Queue the notifications job; a failure is logged, never raised into the handoff's path."""
-    from connector import jobs
-    from connector.queue import NOTIFY, enqueue_once
-
     try:
-        return enqueue_once(
+        return enqueue_job(
             current_app.extensions["baton"].redis,
-            jobs.run_notifications,
+            NOTIFICATIONS,
             escalation_id,
-            job_id=jobs.notify_job_id(escalation_id),
-            queue_name=NOTIFY,
             replace_dead=replace_dead,
-            retry=jobs.notify_retry(),
-            job_timeout=120,
         )
     except Exception as exc:  # the handoff must go on whatever Redis says
         step(
@@ -553,21 +547,10 @@ def enqueue(escalation_id: int, *, replace_dead: bool = False) -> bool:
 
 def enqueue_follow_up(escalation: Escalation) -> bool:
     """After the handoff is saved: queue the chat follow-up, if the tenant has chat at all."""
-    from connector import jobs
-    from connector.queue import NOTIFY, enqueue_once
-
     if not escalation.tenant.chat_webhooks_encrypted:
         return False
     try:
-        return enqueue_once(
-            current_app.extensions["baton"].redis,
-            jobs.run_chat_follow_up,
-            escalation.id,
-            job_id=jobs.chat_follow_up_job_id(escalation.id),
-            queue_name=NOTIFY,
-            retry=jobs.chat_follow_up_retry(),
-            job_timeout=60,
-        )
+        return enqueue_job(current_app.extensions["baton"].redis, CHAT_FOLLOW_UP, escalation.id)
     except Exception as exc:  # as above
         step(
             escalation.id,

@@ -1,7 +1,9 @@
-"""RQ queues, deterministic job ids, and embedded mode's in-process Redis and worker thread.
+"""RQ queues, the jobs' ids and retry policies, the workers, and embedded mode's in-process Redis.
 
 The database is the source of truth; the queue carries only ids. Enqueue happens after commit,
-and the sweeper re-enqueues whatever was committed but lost on the way.
+and the sweeper re-enqueues whatever was committed but lost on the way. Jobs are enqueued by
+the name of their entry point in connector.jobs, which sits on top of the worker's path: the
+pipeline never imports it.
 """
 
 from __future__ import annotations
@@ -9,15 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
 import redis
+from flask import Flask
 from rq import Queue, Retry, SimpleWorker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.types import FunctionReferenceType
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,45 @@ NOTIFY = "baton-notify"  # emails and chat messages; never delays a handoff
 QUEUE_NAMES = (HANDOFFS, NOTIFY)
 
 DEAD_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One job per escalation and kind: its entry point, queue, id and retry policy."""
+
+    entry_point: str  # a function of connector.jobs, by name
+    queue_name: str
+    id_prefix: str
+    retry_intervals: tuple[int, ...]  # seconds before each retry
+    timeout_seconds: int = 300
+
+    def job_id(self, escalation_id: int) -> str:
+        return f"{self.id_prefix}-{escalation_id}"
+
+    def retry(self) -> Retry:
+        return Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+
+
+HANDOFF = JobKind("connector.jobs.run_handoff", HANDOFFS, "handoff", (1, 3, 8))
+WRITE_BACK = JobKind(
+    "connector.jobs.run_write_back", HANDOFFS, "writeback", (5, 15, 30, 60, 120, 300)
+)
+# An SMTP server or chat endpoint down for up to about an hour still gets its messages.
+NOTIFICATIONS = JobKind(
+    "connector.jobs.run_notifications",
+    NOTIFY,
+    "notify",
+    (10, 30, 120, 300, 900, 1800),
+    timeout_seconds=120,
+)
+CHAT_FOLLOW_UP = JobKind(
+    "connector.jobs.run_chat_follow_up",
+    NOTIFY,
+    "chat-follow-up",
+    (10, 60, 300, 900),
+    timeout_seconds=60,
+)
+JOB_KINDS = (HANDOFF, WRITE_BACK, NOTIFICATIONS, CHAT_FOLLOW_UP)
 
 _embedded_server: fakeredis.FakeServer | None = None
 _embedded_lock = threading.Lock()
@@ -46,9 +90,25 @@ def queue(connection: redis.Redis, name: str = HANDOFFS) -> Queue:
     return Queue(name, connection=connection)
 
 
+def enqueue_job(
+    connection: redis.Redis, kind: JobKind, escalation_id: int, *, replace_dead: bool = False
+) -> bool:
+    """Enqueue this escalation's job of this kind unless it exists; True when one was enqueued."""
+    return enqueue_once(
+        connection,
+        kind.entry_point,
+        escalation_id,
+        job_id=kind.job_id(escalation_id),
+        queue_name=kind.queue_name,
+        replace_dead=replace_dead,
+        retry=kind.retry(),
+        job_timeout=kind.timeout_seconds,
+    )
+
+
 def enqueue_once(
     connection: redis.Redis,
-    func: Callable[..., Any],
+    func: FunctionReferenceType,
     *args: Any,
     job_id: str,
     queue_name: str = HANDOFFS,
@@ -104,7 +164,23 @@ def job_status(connection: redis.Redis, job_id: str) -> JobStatus | None:
         return None
 
 
-class ThreadWorker(SimpleWorker):
+class AppWorker(SimpleWorker):
+    """An RQ worker that runs every job inside its Flask app's context.
+
+    The app is built before the worker takes its first job (`flask worker`, or the web app in
+    embedded mode), so the first escalation after a start is as fast as the next.
+    """
+
+    def __init__(self, *args: Any, app: Flask, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        with self.app.app_context():
+            super().execute_job(job, queue)
+
+
+class ThreadWorker(AppWorker):
     """An RQ worker that can live in a thread of the web process (embedded mode).
 
     Python allows signal handlers only in the main thread, and RQ's default job timeout uses
@@ -144,12 +220,15 @@ class EmbeddedWorker:
     def __init__(
         self,
         connection: redis.Redis,
+        app: Flask,
         sweep: Callable[[], Any] | None = None,
         sweep_every_seconds: float = 30.0,
     ):
         queues = [queue(connection, n) for n in QUEUE_NAMES]
-        self.worker = ThreadWorker(queues, connection=connection)
-        self.scheduler = ThreadScheduler(queues, connection=connection, interval=1)
+        self.worker = ThreadWorker(queues, connection=connection, app=app)
+        self.scheduler = ThreadScheduler(
+            queues, connection=connection, interval=1, logging_level=logging.WARNING
+        )
         self.stopped = threading.Event()
         self.sweep = sweep
         self.sweep_every_seconds = sweep_every_seconds

@@ -18,10 +18,11 @@ from rq.job import Job, JobStatus
 from rq.worker import Worker
 from sqlalchemy import select
 
-from connector import escalations, jobs, notify, summary
+from connector import escalations, notify, summary
 from connector.db import session, utcnow
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Notification
+from connector.queue import HANDOFF, NOTIFICATIONS, WRITE_BACK
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def sweep() -> SweepReport:
             if escalations.finish(escalation, result):
                 report.finished.append(escalation.id)
                 escalations.enqueue_write_back(escalation.id, replace_dead=True)
-        elif not job_alive(connection, jobs.handoff_job_id(escalation.id)):
+        elif not job_alive(connection, HANDOFF.job_id(escalation.id)):
             escalations.enqueue_pipeline(escalation.id, replace_dead=True)
             report.requeued.append(escalation.id)
 
@@ -108,7 +109,7 @@ def sweep() -> SweepReport:
         )
     ).all()
     for escalation in unwritten:
-        if not job_alive(connection, jobs.write_back_job_id(escalation.id)):
+        if not job_alive(connection, WRITE_BACK.job_id(escalation.id)):
             escalations.enqueue_write_back(escalation.id, replace_dead=True)
             report.write_backs.append(escalation.id)
 
@@ -124,7 +125,7 @@ def sweep() -> SweepReport:
         )
     ).all()
     for escalation_id in unsent:
-        if not job_alive(connection, jobs.notify_job_id(escalation_id)):
+        if not job_alive(connection, NOTIFICATIONS.job_id(escalation_id)):
             notify.enqueue(escalation_id, replace_dead=True)
             report.notifications.append(escalation_id)
 

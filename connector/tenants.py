@@ -14,6 +14,7 @@ import adapters
 from adapters.base import AdapterError, AdapterOptions, PSAAdapter, PSAVendor
 from connector.db import session
 from connector.errors import APIError
+from connector.logs import step
 from connector.models import ROLES, Connection, Member, Tenant
 from connector.security import SecretBox, hash_token, new_api_token
 
@@ -54,6 +55,24 @@ def create_tenant(
     return tenant
 
 
+def update_tenant(
+    tenant: Tenant,
+    *,
+    name: str | None = None,
+    escalation_statuses: list[str] | None = None,
+    language: str | None = None,
+) -> Tenant:
+    """Change what is given; the statuses first, as the PSA may refuse them."""
+    if escalation_statuses is not None:
+        set_escalation_statuses(tenant, escalation_statuses)
+    if name is not None:
+        tenant.name = name
+    if language is not None:
+        tenant.language = language
+    session.commit()
+    return tenant
+
+
 def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
     """Store the vendor's fields; secrets encrypted, and a blank secret keeps the stored one."""
     fields = adapters.vendor(tenant.vendor).fields
@@ -83,6 +102,8 @@ def set_connection(tenant: Tenant, values: Mapping[str, Any]) -> Connection:
     session.add(connection)
     session.commit()
     session.refresh(tenant)
+    # Resolved again: another PSA (or another instance of it) has its own ids.
+    set_escalation_statuses(tenant, tenant.escalation_statuses, strict=False)
     return connection
 
 
@@ -171,7 +192,8 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
     """Register Baton's webhook on the PSA; a secret the PSA needs is kept encrypted."""
     psa = adapter(tenant)
     try:
-        resolve_escalation_statuses(tenant, psa)
+        if psa.status_by == "id":
+            store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=True))
         result = psa.install_webhook(webhook_url(tenant))
     except AdapterError as exc:
         raise APIError(502, "psa_error", str(exc)) from None
@@ -188,27 +210,102 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
     return {"id": result.id, "url": result.url, "active": result.active, "created": result.created}
 
 
-def resolve_escalation_statuses(tenant: Tenant, psa: PSAAdapter) -> None:
-    """Store statuses the way the PSA's webhooks name them: an admin may type status names,
-    but some PSAs' webhooks carry picklist ids, read here from the PSA's own list."""
-    if psa.status_by != "id":
+# --- the escalation trigger ----------------------------------------------------------------
+#
+# An admin names statuses; a PSA whose webhooks carry status ids (adapter.status_by == "id")
+# needs them as its ids. They are resolved from the PSA's own list where they are set, again
+# when the connection changes, and, if the PSA could not be read then, on the first webhook.
+
+
+def set_escalation_statuses(tenant: Tenant, statuses: list[str], *, strict: bool = True) -> None:
+    """Set the trigger, resolved against the connected PSA. With `strict`, a name it does not
+    list is a 422 listing its statuses and nothing changes; without, that name stays unresolved
+    (the console shows it). A PSA that cannot be read keeps the names for the first webhook."""
+    ids = None
+    psa = _id_psa(tenant)
+    if psa is not None:
+        try:
+            statuses, ids = resolve_statuses(statuses, psa, strict=strict)
+        except AdapterError as exc:
+            step(None, "statuses_unresolved", tenant=tenant.slug, error=str(exc)[:300])
+    store_trigger(tenant, statuses, ids)
+
+
+def resolve_for_delivery(tenant: Tenant, psa: PSAAdapter, status: str) -> None:
+    """A webhook's status id is not in the trigger, whose names were never resolved: read the
+    PSA's list once and keep the ids. Raises AdapterError when the PSA cannot be read."""
+    if psa.status_by != "id" or tenant.escalation_status_ids is not None:
         return
+    if status.strip().casefold() in {s.strip().casefold() for s in tenant.escalation_statuses}:
+        return
+    store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=False))
+    step(None, "statuses_resolved", tenant=tenant.slug, ids=tenant.escalation_status_ids)
+
+
+def resolve_statuses(
+    given: list[str], psa: PSAAdapter, *, strict: bool
+) -> tuple[list[str], dict[str, str]]:
+    """The statuses as the PSA names them, and {name: id} for each it lists (matched by id or
+    by name, any case). With `strict`, one it does not list is a 422 naming those it has."""
     options = psa.list_statuses()
-    by_name = {option.name.casefold(): option.id for option in options}
-    ids = {option.id for option in options}
-    resolved = []
-    for status in tenant.escalation_statuses:
-        if status in ids:
-            resolved.append(status)
-        elif status.casefold() in by_name:
-            resolved.append(by_name[status.casefold()])
-        else:
+    names: list[str] = []
+    ids: dict[str, str] = {}
+    for status in given:
+        wanted = status.strip()
+        option = next((o for o in options if o.id == wanted), None) or next(
+            (o for o in options if o.name.strip().casefold() == wanted.casefold()), None
+        )
+        if option is None and strict:
+            problem = (
+                f"{status!r} is not a status of this PSA "
+                f"(it has: {', '.join(sorted(o.name for o in options))})"
+            )
             raise APIError(
                 422,
                 "invalid_request",
-                f"escalation_statuses: {status!r} is not a status of this PSA "
-                f"(it has: {', '.join(sorted(o.name for o in options))})",
+                f"escalation_statuses: {problem}",
+                fields={"escalation_statuses": [problem]},
             )
-    if resolved != tenant.escalation_statuses:
-        tenant.escalation_statuses = resolved
-        session.commit()
+        name = option.name if option else wanted
+        if name not in names:
+            names.append(name)
+        if option:
+            ids[name] = option.id
+    return names, ids
+
+
+def trigger_values(tenant: Tenant) -> set[str]:
+    """What a webhook's status is compared with (any case): the names and their PSA ids."""
+    values = set(tenant.escalation_statuses) | set((tenant.escalation_status_ids or {}).values())
+    return {v.strip().casefold() for v in values}
+
+
+def describe_trigger(tenant: Tenant) -> str:
+    """The configured statuses with the ids they resolved to, for the delivery audit."""
+    ids = tenant.escalation_status_ids
+    parts = []
+    for name in tenant.escalation_statuses:
+        if ids is None:
+            parts.append(repr(name))
+        elif name in ids:
+            parts.append(f"{name!r} = id {ids[name]!r}")
+        else:
+            parts.append(f"{name!r} (not in the PSA's list)")
+    return ", ".join(parts)
+
+
+def store_trigger(tenant: Tenant, statuses: list[str], ids: dict[str, str] | None) -> None:
+    tenant.escalation_statuses = list(statuses)
+    tenant.escalation_status_ids = ids
+    session.commit()
+
+
+def _id_psa(tenant: Tenant) -> PSAAdapter | None:
+    """The tenant's adapter when its webhooks carry status ids and it is connected."""
+    if tenant.connection is None:
+        return None
+    try:
+        psa = adapter(tenant)
+    except (AdapterError, ValueError):  # settings the adapter cannot use: nothing to read
+        return None
+    return psa if psa.status_by == "id" else None

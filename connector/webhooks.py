@@ -9,10 +9,16 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
+from adapters.base import (
+    AdapterError,
+    Ignored,
+    MalformedWebhook,
+    WebhookRejected,
+    WebhookRequest,
+)
 from connector import escalations
 from connector import tenants as tenant_ops
-from connector.app import MAX_BODY_BYTES
+from connector.config import MAX_BODY_BYTES
 from connector.db import session
 from connector.errors import APIError, error_response
 from connector.limits import limiter, webhook_key
@@ -49,9 +55,17 @@ def _audit(
     session.commit()
 
 
-def _refuse(tenant: Tenant | None, slug: str, vendor: str, status: int, code: str, message: str):
+def _refuse(
+    tenant: Tenant | None,
+    slug: str,
+    vendor: str,
+    status: int,
+    code: str,
+    message: str,
+    outcome: str = "refused",
+):
     session.rollback()
-    _audit(tenant, slug, vendor, "refused", status, f"{code}: {message}")
+    _audit(tenant, slug, vendor, outcome, status, f"{code}: {message}")
     return error_response(status, code, message)
 
 
@@ -120,6 +134,11 @@ def _receive(vendor: str, slug: str):
         _audit(tenant, slug, vendor, "ignored", 200, event.reason, event.delivery_key)
         return jsonify({"ignored": event.reason}), 200
 
+    try:
+        tenant_ops.resolve_for_delivery(tenant, psa, event.status)
+    except AdapterError as exc:  # the PSA sends again; until then nothing is decided
+        message = f"the trigger's status names could not be resolved: {exc}"
+        return _refuse(tenant, slug, vendor, 503, "psa_unreachable", message, outcome="failed")
     recorded = escalations.record(tenant, event)
     if recorded.escalation is None:
         _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)

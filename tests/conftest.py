@@ -114,7 +114,6 @@ def _clean(engine, connection) -> None:
 @pytest.fixture
 def app_factory(migrated_engine, database_url, redis_url, tmp_path):
     """Build an app with overrides; the database and Redis are emptied first."""
-    from connector import jobs
     from connector.app import create_app
 
     created: list[Flask] = []
@@ -122,7 +121,6 @@ def app_factory(migrated_engine, database_url, redis_url, tmp_path):
     def factory(**overrides: Any) -> Flask:
         settings = make_settings(database_url, redis_url, tmp_path / "instance", **overrides)
         app = create_app(settings, start_worker=False)
-        jobs.use_app(app)  # jobs run by test workers use this app, not one built from the env
         if not created:
             _clean(migrated_engine, app.extensions["baton"].redis)
         created.append(app)

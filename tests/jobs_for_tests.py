@@ -3,3 +3,9 @@
 
 def add(a: int, b: int) -> int:
     return a + b
+
+
+def app_name() -> str:
+    from flask import current_app
+
+    return current_app.name

@@ -44,6 +44,17 @@ class TenantCreateSchema(Schema):
     language = fields.String(load_default="en", validate=validate.Length(min=2, max=16))
 
 
+class TenantUpdateSchema(Schema):
+    """Any of these; the slug and the vendor stay."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    escalation_statuses = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)),
+        validate=validate.Length(min=1, max=20),
+    )
+    language = fields.String(validate=validate.Length(min=2, max=16))
+
+
 class WebhookStateSchema(Schema):
     installed = fields.Boolean()
     active = fields.Boolean()
@@ -66,6 +77,15 @@ class TenantSchema(Schema):
     name = fields.String()
     vendor = fields.String()
     escalation_statuses = fields.List(fields.String())
+    escalation_status_ids = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "for a PSA whose webhooks carry status ids: each status's id, read "
+            "from the PSA; null until it could be read (then the first webhook resolves them)"
+        },
+    )
     language = fields.String()
     webhook_url = fields.String()
     connection = fields.Nested(ConnectionStateSchema)
@@ -167,6 +187,7 @@ def tenant_view(tenant: Tenant) -> dict[str, Any]:
         "name": tenant.name,
         "vendor": tenant.vendor,
         "escalation_statuses": tenant.escalation_statuses,
+        "escalation_status_ids": tenant.escalation_status_ids,
         "language": tenant.language,
         "webhook_url": tenant_ops.webhook_url(tenant),
         "connection": tenant_ops.describe_connection(tenant),
@@ -198,6 +219,14 @@ class TenantDetail(MethodView):
     def get(self, slug: str):
         """One tenant"""
         return tenant_view(tenant_ops.get_tenant(slug))
+
+    @blp.arguments(TenantUpdateSchema)
+    @blp.response(200, TenantSchema)
+    def patch(self, data: dict[str, Any], slug: str):
+        """Change a tenant's name, language or escalation statuses (checked against the PSA's
+        own statuses when it answers: an unknown one is a 422 listing them)"""
+        tenant = tenant_ops.update_tenant(tenant_ops.get_tenant(slug), **data)
+        return tenant_view(tenant)
 
 
 @blp.route("/tenants/<slug>/connection")

@@ -406,10 +406,12 @@ class TenantStatuses(MethodView):
         tenant = _admin().tenant
         value_is, options = status_options(_psa(tenant))
         selected = list(tenant.escalation_statuses or [])
-        chosen = {s.strip().casefold() for s in selected}
+        chosen = tenant_ops.trigger_values(tenant)
         for option in options:
-            option["selected"] = option["value"].casefold() in chosen
-        listed = {o["value"].casefold() for o in options}
+            option["selected"] = bool(
+                {option["value"].casefold(), option["name"].casefold()} & chosen
+            )
+        listed = {o["value"].casefold() for o in options} | {o["name"].casefold() for o in options}
         return {
             "value_is": value_is,
             "statuses": options,
@@ -437,8 +439,10 @@ class TenantTrigger(MethodView):
             if option["value"] not in values:
                 values.append(option["value"])
                 names.append(option["name"])
-        tenant.escalation_statuses = values
-        session.commit()
+        if value_is == "id":  # the names are kept too, to be resolved again on a new connection
+            tenant_ops.store_trigger(tenant, names, dict(zip(names, values, strict=True)))
+        else:
+            tenant_ops.store_trigger(tenant, values, None)
         return {"escalation_statuses": values, "names": names}
 
 

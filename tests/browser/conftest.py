@@ -85,15 +85,16 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> Any:
 class BurstWorker:
     """A real RQ worker in a thread: burst after burst until stopped (no job waits for it)."""
 
-    def __init__(self, connection):
-        self.connection = connection
+    def __init__(self, app):
+        self.app = app
+        self.connection = app.extensions["baton"].redis
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="test-worker", daemon=True)
 
     def _run(self) -> None:
         queues = [queue(self.connection, name) for name in QUEUE_NAMES]
         while not self.stopping.is_set():
-            ThreadWorker(queues, connection=self.connection).work(
+            ThreadWorker(queues, connection=self.connection, app=self.app).work(
                 burst=True, logging_level="WARNING"
             )
             self.stopping.wait(0.1)
@@ -229,7 +230,7 @@ def panel(app_factory, live_server_factory, sandbox, browser, fake_anthropic) ->
         )
         assert member.status_code == 201, member.text
         panel.members[key] = member.json()
-    worker = BurstWorker(runtime.redis).start()
+    worker = BurstWorker(app).start()
     yield panel
     for context in panel.contexts:
         context.close()

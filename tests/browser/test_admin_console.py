@@ -85,7 +85,7 @@ def empty_tenant(app_factory, live_server_factory, sandbox, fake_anthropic) -> I
         f"{live.url}/api/v1/admin/tenants/newco/members/{admin.json()['id']}/sign-in-link"
     )
     assert link.status_code == 201, link.text
-    worker = BurstWorker(runtime.redis).start()
+    worker = BurstWorker(app).start()
     yield {
         "app": app,
         "url": live.url,

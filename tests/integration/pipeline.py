@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 
-from rq import SimpleWorker
-
 from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
 from adapters.sandbox import SandboxStore
-from connector.queue import QUEUE_NAMES, queue
+from connector.queue import QUEUE_NAMES, AppWorker, queue
 
 
-def run_worker(app) -> None:
+def run_worker(app, queue_names=QUEUE_NAMES) -> None:
     connection = app.extensions["baton"].redis
-    SimpleWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection).work(
+    AppWorker([queue(connection, n) for n in queue_names], connection=connection, app=app).work(
         burst=True, logging_level="WARNING"
     )
 

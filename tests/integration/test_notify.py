@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import requests
 from aiosmtpd.controller import Controller
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -28,7 +27,7 @@ from connector import tenants as tenant_ops
 from connector.config import parse_smtp_url
 from connector.db import session
 from connector.models import Escalation, Notification, Tenant
-from connector.queue import NOTIFY, queue
+from connector.queue import NOTIFICATIONS, NOTIFY
 from tests.integration.pipeline import accepted, escalation_ids, run_worker, wait_for
 
 TITLE = '<script>alert("x")</script> VPN drops every 10 minutes'
@@ -206,10 +205,7 @@ class Baton:
 
     def run_notify_queue(self) -> None:
         """Only the notify queue: the handoff job stays queued, as if the AI were still busy."""
-        connection = self.app.extensions["baton"].redis
-        SimpleWorker([queue(connection, NOTIFY)], connection=connection).work(
-            burst=True, logging_level="ERROR"
-        )
+        run_worker(self.app, [NOTIFY])
 
     def rows(self, escalation_id: int) -> list[Notification]:
         with self.app.app_context():
@@ -399,9 +395,9 @@ def test_smtp_down_then_up_retries_only_the_missing_emails(baton_mail, smtp, rec
 
     # The job failed and RQ holds it for a retry with backoff; the chat messages went out.
     connection = baton_mail.app.extensions["baton"].redis
-    job = Job.fetch(jobs.notify_job_id(escalation_id), connection=connection)
+    job = Job.fetch(NOTIFICATIONS.job_id(escalation_id), connection=connection)
     assert job.get_status(refresh=True) == JobStatus.SCHEDULED
-    assert job.retries_left == jobs.notify_retry().max - 1
+    assert job.retries_left == NOTIFICATIONS.retry().max - 1
     emails = [r for r in baton_mail.rows(escalation_id) if r.channel == "email"]
     assert [r.state for r in emails] == ["failed", "failed"]
     assert all("cannot reach the SMTP server" in (r.last_error or "") for r in emails)

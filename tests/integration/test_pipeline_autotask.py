@@ -52,7 +52,9 @@ def autotask_baton(app_factory, live_server_factory, admin_headers, sandbox):
     assert installed.status_code == 200, installed.text
     tenant = api.get(f"{live.url}/api/v1/admin/tenants/atmsp").json()
     assert tenant["connection"]["secrets"]["webhook_secret"] == "set"
-    assert tenant["escalation_statuses"] == ["13"]  # the name resolved to Autotask's picklist id
+    # The name resolved to Autotask's picklist id when the connection was saved.
+    assert tenant["escalation_statuses"] == ["Escalated"]
+    assert tenant["escalation_status_ids"] == {"Escalated": "13"}
     again = api.post(f"{live.url}/api/v1/admin/tenants/atmsp/webhooks/install")
     assert again.status_code == 200 and again.json()["created"] is False
     token = api.post(

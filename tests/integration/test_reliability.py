@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -148,23 +149,13 @@ def _start_worker_process(app, env_extra: dict[str, str]) -> subprocess.Popen:
         "CONNECTOR_INSTANCE_PATH": str(settings.instance_path),
         **env_extra,
     }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "--url",
-            settings.redis_url,
-            "--worker-class",
-            "rq.worker.SimpleWorker",
-            "--with-scheduler",
-            "baton-handoffs",
-            "baton-notify",
-        ],
+    return subprocess.Popen(  # the Procfile's worker
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a group of its own: its scheduler process goes with it
     )
 
 
@@ -188,11 +179,11 @@ def test_worker_killed_mid_job_still_reaches_a_terminal_handoff(baton, sandbox, 
             timeout=20,
             what="the worker to call the model",
         )
-        worker.send_signal(signal.SIGKILL)  # mid-job: the model is still answering
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-job: the model is still answering
         worker.wait(timeout=10)
     finally:
         if worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
     [escalation_id] = escalation_ids(app)
     assert handoff_states(app) == {escalation_id: "pending"}
     fake_anthropic.set_mode("answer")
@@ -205,6 +196,6 @@ def test_worker_killed_mid_job_still_reaches_a_terminal_handoff(baton, sandbox, 
         assert handoff_states(app) == {escalation_id: "fallback"}
         wait_for(lambda: len(baton_notes(store, 109120)) == 1, timeout=20, what="the note")
     finally:
-        replacement.terminate()
+        os.killpg(replacement.pid, signal.SIGTERM)
         replacement.wait(timeout=10)
     assert len(baton_notes(store, 109120)) == 1
