@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from rq import SimpleWorker
 
 from adapters.sandbox import SandboxStore
-from connector.queue import QUEUE_NAMES, queue
+from connector.queue import QUEUE_NAMES, ThreadWorker, queue
 
 
 def run_worker(app) -> None:
@@ -15,6 +16,18 @@ def run_worker(app) -> None:
     SimpleWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection).work(
         burst=True, logging_level="WARNING"
     )
+
+
+def start_worker_thread(app) -> threading.Thread:
+    """The same burst in a thread, to watch a job while it runs (a ThreadWorker installs no
+    signal handlers, which only the main thread may)."""
+    connection = app.extensions["baton"].redis
+    worker = ThreadWorker([queue(connection, n) for n in QUEUE_NAMES], connection=connection)
+    thread = threading.Thread(
+        target=worker.work, kwargs={"burst": True, "logging_level": "WARNING"}
+    )
+    thread.start()
+    return thread
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
