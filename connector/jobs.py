@@ -47,6 +47,10 @@ def chat_follow_up_job_id(escalation_id: int) -> str:
     return f"chat-follow-up-{escalation_id}"
 
 
+def note_count_job_ids(escalation_id: int) -> tuple[str, str]:
+    return f"notes-{escalation_id}", f"notes-{escalation_id}-next"
+
+
 def handoff_retry() -> Retry:
     return Retry(max=3, interval=[1, 3, 8])
 
@@ -62,6 +66,11 @@ def notify_retry() -> Retry:
 
 def chat_follow_up_retry() -> Retry:
     return Retry(max=4, interval=[10, 60, 300, 900])
+
+
+def note_count_retry() -> Retry:
+    # While the handoff is still being written, and through a short PSA outage.
+    return Retry(max=4, interval=[15, 30, 60, 120])
 
 
 def _final_attempt() -> bool:
@@ -96,3 +105,10 @@ def run_chat_follow_up(escalation_id: int) -> None:
 
     with app_context():
         notify.follow_up(escalation_id)
+
+
+def run_note_count(escalation_id: int) -> int | None:
+    from connector import new_notes
+
+    with app_context():
+        return new_notes.count(escalation_id)

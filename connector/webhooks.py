@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
-from connector import escalations
+from connector import escalations, new_notes
 from connector import tenants as tenant_ops
 from connector.app import MAX_BODY_BYTES
 from connector.db import session
@@ -123,6 +123,8 @@ def _receive(vendor: str, slug: str):
     recorded = escalations.record(tenant, event)
     if recorded.escalation is None:
         _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)
+        if recorded.changed is not None:
+            new_notes.enqueue(recorded.changed)
         return jsonify({"ignored": recorded.ignored}), 200
     escalation_id = recorded.escalation.id
     if recorded.created:
