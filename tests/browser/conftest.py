@@ -44,6 +44,16 @@ MEMBERS = {
 
 # A handoff as the model would write it for corpus ticket 104512: for the screenshots.
 READY_PAYLOAD = {
+    "tried": [
+        {
+            "action": "Cleared the Office credentials in Credential Manager",
+            "result": "prompted again within 5 minutes",
+        },
+        {"action": "Built a new Outlook profile ('Dana2')", "result": "prompts after ~10 minutes"},
+        {"action": "Reset the AAD BrokerPlugin folder", "result": "no change"},
+        {"action": "Ran dsregcmd /status", "result": "DeviceAuthStatus FAILED"},
+    ],
+    "open_questions": ["Will the svc-cleanup runbook disable KV-LT-0231 again tonight?"],
     "summary_prose": (
         "Dana Whitfield's Outlook asks for her password every 10-15 minutes since yesterday; "
         "webmail and Teams work. Kiran cleared the stored Office credentials and built a new "
