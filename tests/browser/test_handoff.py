@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import POD, READY_PAYLOAD, screenshot, wait_for
+from tests.browser.conftest import POD, screenshot, wait_for
+from tests.fakes.handoffs import READY_PAYLOAD
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import READY_PAYLOAD, screenshot, wait_for
+from tests.browser.conftest import screenshot, wait_for
 from tests.browser.test_handoff import open_handoff
+from tests.fakes.handoffs import READY_PAYLOAD
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +49,7 @@ WRITE_ORDER = [  # the schema's order, on the screen's cards
 def test_the_fields_appear_one_by_one_while_the_model_writes(panel):
     runtime = panel.app.extensions["baton"]
     runtime.settings = runtime.settings.with_overrides(ai_deadline_seconds=60)
-    # About 620 output tokens at 30 a second: some twenty seconds of writing.
+    # About 400 output tokens at 30 a second: some thirteen seconds of writing.
     panel.fake.set_mode("answer", payload=READY_PAYLOAD, ttft=1.0, pace=30)
     queue = panel.page("dana")
     queue.goto("/panel/")
