@@ -12,6 +12,7 @@ nothing of the answer has been shown.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -194,9 +195,12 @@ class _StreamReader:
         gap = min(STREAM_GAP_SECONDS, remaining)  # httpx2's read timeout: every gap
         timeout = httpx2.Timeout(gap, connect=min(5.0, remaining))
 
+        opened_streams: list[Any] = []
+
         def read() -> None:
             try:
                 with self.open_stream(client, timeout) as stream:
+                    opened_streams.append(stream)
                     box.put(("open", None))
                     began = False
                     for event in stream:
@@ -215,8 +219,11 @@ class _StreamReader:
             limit = until if opened else first_byte_by
             left = limit - time.monotonic()
             if left <= 0:
-                what = "the answer within the deadline" if opened else "a first byte"
-                raise TimeoutError(f"no {what} after {time.monotonic() - started:.1f}s")
+                for stream in opened_streams:  # a stream that trickles on must not be read on
+                    with contextlib.suppress(Exception):
+                        stream.close()
+                what = "the answer was not finished" if opened else "no first byte"
+                raise TimeoutError(f"{what} after {time.monotonic() - started:.1f}s")
             try:
                 kind, value = box.get(timeout=min(TICK_SECONDS, left))
             except thread_queue.Empty:

@@ -113,8 +113,10 @@ SHOWN = 260  # characters of the fake's answer: "tried" and "likely_cause" are c
 @pytest.mark.parametrize(
     ("faults", "state", "outcome", "requests_made", "unfinished"),
     [
-        # Stalls: before the first byte, after the headers, in the middle of the answer.
+        # Stalls: before the first byte, after the headers, in the middle of the answer; and
+        # an answer that trickles on, never silent for long, past the deadline.
         ([("hang", {})], "fallback", "timeout", 1, None),
+        ([("answer", {"pace": 2})], "fallback", "timeout", 1, None),
         ([("stall", {"after": 0})], "fallback", "timeout", 1, None),
         ([("stall", {"after": SHOWN})], "fallback", "timeout", 1, {"tried", "likely_cause"}),
         # Mid-stream errors: retried while nothing was shown, final once something was.
