@@ -119,6 +119,7 @@ def test_the_fallback_lists_what_was_tried_from_notes_and_time_entries() -> None
     row = next(r for r in load_corpus() if r["id"] == 104512)
     snapshot = build_source(corpus_context(row), reason=row["escalation_reason"]).snapshot
     assert snapshot["work_log"][0]["notes"].startswith("Remote session: cleared cached creds")
+    assert snapshot["note_ids"] == [str(note["id"]) for note in row["notes"]]  # every note read
     result = fallback(snapshot, "AI unavailable: test")
     actions = [item["action"] for item in result.tried]
     assert len(actions) == 8 and all(item["result"] == "" for item in result.tried)
