@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from connector import db, models  # noqa: F401
+from connector import db, models
 from connector.migrate import downgrade, upgrade
 
 
