@@ -2,10 +2,17 @@
 
 SDK retries are off (max_retries=0): the 2.x SDK sleeps for any Retry-After without a cap, so
 retries happen here, only while the deadline leaves room for another attempt.
+
+A streamed call is read in a daemon thread and handed over through a queue, so the deadline
+covers the whole stream: the first byte and every gap between bytes are bounded, and a
+stream that trickles on is given up at the deadline. An error that arrives mid-stream (the
+SDK raises it with the 200 it came in, and does not retry it) is retried here only while
+nothing of the answer has been shown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -33,6 +40,12 @@ RETRYABLE = (
     anthropic.InternalServerError,  # 500, 503, 504 and 529 (OverloadedError)
     anthropic.APIConnectionError,  # includes APITimeoutError
 )
+# The API sends a stream's headers at once, and pings while the model thinks: silence this
+# long is a stall, not a slow model.
+FIRST_BYTE_SECONDS = 5.0
+STREAM_GAP_SECONDS = 10.0
+TICK_SECONDS = 0.1  # how often a waiting stream reader lets its listener flush
+MID_STREAM_TRANSIENT = ("overloaded_error", "api_error")
 
 
 @dataclass
@@ -78,10 +91,16 @@ def _outcome_for(exc: BaseException) -> str:
         return "timeout"
     if isinstance(exc, anthropic.RateLimitError):
         return "rate_limited"
-    if isinstance(exc, anthropic.APIStatusError) and exc.status_code == 529:
+    if isinstance(exc, anthropic.APIStatusError) and (
+        exc.status_code == 529 or exc.type == "overloaded_error"
+    ):
         return "overloaded"
     if isinstance(exc, anthropic.APIConnectionError):
         return "unreachable"
+    if isinstance(exc, httpx2.TimeoutException):  # raised as is while a stream is read
+        return "stalled"
+    if isinstance(exc, httpx2.TransportError):
+        return "dropped"
     if isinstance(exc, anthropic.APIStatusError):
         return f"http_{exc.status_code}"
     return "error"
@@ -131,38 +150,137 @@ def call_model(
     send: Callable[[anthropic.Anthropic, httpx2.Timeout], Any], *, deadline_seconds: float
 ) -> CallResult:
     """Call `send(client, timeout)` until it answers, fails for good, or the deadline nears."""
+
+    def attempt(client: anthropic.Anthropic, remaining: float) -> Any:
+        timeout = httpx2.Timeout(remaining, connect=min(5.0, remaining))
+        return _with_hard_timeout(partial(send, client, timeout), remaining + 0.25)
+
+    def retryable(exc: BaseException) -> bool:
+        # A timeout used up the attempt's whole share of the deadline.
+        return isinstance(exc, RETRYABLE) and not isinstance(exc, anthropic.APITimeoutError)
+
+    return _attempts(attempt, retryable, deadline_seconds=deadline_seconds)
+
+
+def stream_model(
+    open_stream: Callable[[anthropic.Anthropic, httpx2.Timeout], Any],
+    on_text: Callable[[str], bool],
+    *,
+    deadline_seconds: float,
+) -> CallResult:
+    """A streamed call: `open_stream(client, timeout)` gives the SDK's MessageStream manager;
+    `on_text(text so far)` runs in this thread as the answer grows (and every TICK_SECONDS
+    while it waits) and says whether anything has been shown. Once something has, a failure
+    is final: a second attempt would rewrite what a senior may be reading."""
+    reader = _StreamReader(open_stream, on_text)
+
+    def retryable(exc: BaseException) -> bool:
+        if reader.shown:
+            return False
+        if isinstance(exc, anthropic.APIStatusError) and exc.status_code == 200:
+            return exc.type in MID_STREAM_TRANSIENT
+        return isinstance(exc, (*RETRYABLE, TimeoutError, httpx2.TransportError))
+
+    return _attempts(reader.attempt, retryable, deadline_seconds=deadline_seconds)
+
+
+class _StreamReader:
+    def __init__(
+        self,
+        open_stream: Callable[[anthropic.Anthropic, httpx2.Timeout], Any],
+        on_text: Callable[[str], bool],
+    ):
+        self.open_stream = open_stream
+        self.on_text = on_text
+        self.shown = False
+
+    def attempt(self, client: anthropic.Anthropic, remaining: float) -> Any:
+        """The final message; raises what the stream raised, or TimeoutError on a stall."""
+        started = time.monotonic()
+        box: thread_queue.Queue[tuple[str, Any]] = thread_queue.Queue()
+        gap = min(STREAM_GAP_SECONDS, remaining)  # httpx2's read timeout: every gap
+        timeout = httpx2.Timeout(gap, connect=min(5.0, remaining))
+
+        opened_streams: list[Any] = []
+
+        def read() -> None:
+            try:
+                with self.open_stream(client, timeout) as stream:
+                    opened_streams.append(stream)
+                    box.put(("open", None))
+                    began = False
+                    for event in stream:
+                        began = began or event.type == "message_start"
+                        if event.type == "text":
+                            box.put(("text", event.snapshot))
+                    box.put(("done", stream.get_final_message() if began else None))
+            except BaseException as exc:
+                box.put(("error", exc))
+
+        threading.Thread(target=read, name="baton-ai-stream", daemon=True).start()
+        until = started + remaining
+        first_byte_by = started + min(FIRST_BYTE_SECONDS, remaining)
+        opened, text = False, ""
+        while True:
+            limit = until if opened else first_byte_by
+            left = limit - time.monotonic()
+            if left <= 0:
+                for stream in opened_streams:  # a stream that trickles on must not be read on
+                    with contextlib.suppress(Exception):
+                        stream.close()
+                what = "the answer was not finished" if opened else "no first byte"
+                raise TimeoutError(f"{what} after {time.monotonic() - started:.1f}s")
+            try:
+                kind, value = box.get(timeout=min(TICK_SECONDS, left))
+            except thread_queue.Empty:
+                if text:
+                    self.shown = self.on_text(text)
+                continue
+            if kind == "open":
+                opened = True
+            elif kind == "text":
+                text = value
+                self.shown = self.on_text(text)
+            elif kind == "done" and value is not None:
+                return value
+            elif kind == "done":
+                raise httpx2.RemoteProtocolError("the event stream ended before its message began")
+            else:
+                raise value
+
+
+def _attempts(
+    attempt: Callable[[anthropic.Anthropic, float], Any],
+    retryable: Callable[[BaseException], bool],
+    *,
+    deadline_seconds: float,
+) -> CallResult:
+    """`attempt(client, seconds left)` until it answers, fails for good, or the deadline nears."""
     started = time.monotonic()
     if not api_key_configured():
         return CallResult(None, "no_api_key", "ANTHROPIC_API_KEY is not set", 0, 0)
     client = make_client()
-    attempt = 0
+    attempts = 0
     while True:
-        attempt += 1
+        attempts += 1
         remaining = deadline_seconds - (time.monotonic() - started)
-        timeout = httpx2.Timeout(remaining, connect=min(5.0, remaining))
         try:
-            message = _with_hard_timeout(partial(send, client, timeout), remaining + 0.25)
-            return CallResult(message, "ok", None, _elapsed_ms(started), attempt)
-        except (*RETRYABLE, TimeoutError) as exc:
-            wait = _retry_wait(exc, attempt)
+            message = attempt(client, remaining)
+            return CallResult(message, "ok", None, _elapsed_ms(started), attempts)
+        except (anthropic.APIError, TimeoutError, httpx2.TransportError) as exc:
+            wait = _retry_wait(exc, attempts)
             left = deadline_seconds - (time.monotonic() - started)
-            retry = (
-                attempt < MAX_ATTEMPTS
-                and not isinstance(exc, anthropic.APITimeoutError | TimeoutError)
-                and wait + MIN_ATTEMPT_SECONDS < left
-            )
-            if not retry:
+            if not (
+                attempts < MAX_ATTEMPTS and retryable(exc) and wait + MIN_ATTEMPT_SECONDS < left
+            ):
                 return CallResult(
-                    None, _outcome_for(exc), _describe(exc), _elapsed_ms(started), attempt
+                    None, _outcome_for(exc), _describe(exc), _elapsed_ms(started), attempts
                 )
             log.info(
-                "model call retry", extra={"fields": {"attempt": attempt, "wait_s": round(wait, 2)}}
+                "model call retry",
+                extra={"fields": {"attempt": attempts, "wait_s": round(wait, 2)}},
             )
             time.sleep(wait)
-        except anthropic.APIError as exc:
-            return CallResult(
-                None, _outcome_for(exc), _describe(exc), _elapsed_ms(started), attempt
-            )
 
 
 def _elapsed_ms(started: float) -> int:
@@ -219,6 +337,8 @@ def unusable(result: CallResult) -> tuple[str, str | None] | None:
         return "refusal", "the model declined to answer"
     if stop == "max_tokens":
         return "truncated", "the answer was cut off at max_tokens"
+    if stop is None:  # only a stream can end without one: its body stopped early
+        return "interrupted", "the stream ended before the answer was complete"
     return None
 
 

@@ -53,6 +53,9 @@ class Settings:
     summary_model: str = DEFAULT_SUMMARY_MODEL
     tone_model: str = DEFAULT_TONE_MODEL
     ai_deadline_seconds: float = 20.0
+    # The summary call streams, so the panel fills while the model writes; off only where a
+    # proxy holds event streams back (the benchmark compares the two).
+    ai_stream: bool = True
     smtp: SMTPSettings | None = None
     mail_from: str = "Baton <baton@localhost>"
     allow_private_urls: bool = False
@@ -207,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         summary_model=summary_model,
         tone_model=tone_model,
         ai_deadline_seconds=_float(env, "CONNECTOR_AI_DEADLINE_SECONDS", 20.0, minimum=1.0),
+        ai_stream=_bool(env, "CONNECTOR_AI_STREAM", default=True),
         smtp=parse_smtp_url(_url(env, "CONNECTOR_SMTP_URL", ("smtp", "smtps"))),
         mail_from=mail_from,
         allow_private_urls=_bool(env, "CONNECTOR_ALLOW_PRIVATE_URLS", default=embedded),

@@ -12,7 +12,9 @@ kept on the escalation row. The rules:
   first ~200 characters, and the oldest are dropped, with a line that says how many,
   when even that does not fit. A part of the budget is held back for those shortened
   older notes, so a long ticket still shows what was tried first.
-- Time entries are summed per member, not listed.
+- Time entries are summed per member, not listed. The snapshot also keeps the newest
+  entries' notes (what was done), for the fallback's "what was tried", and the id of every
+  note read, so that notes added later can be told apart.
 - The budget holds for any input: a giant description (or reason, or list of
   configuration items) is cut in the middle, with a marker, until it fits.
 
@@ -45,6 +47,7 @@ URL_CHARS = 2_000
 MAX_CONFIGURATIONS = 50
 MAX_DETAILS = 20  # per configuration item
 MAX_MEMBERS = 20
+MAX_WORK_ENTRIES = 8  # time entries whose notes the snapshot keeps
 
 WRAPPER = "ticket_data"
 PREFACE = (
@@ -317,6 +320,20 @@ def _time_summary(
     return ("\n".join(lines) or "(no time logged)"), rows
 
 
+def _work_log(entries: tuple[TimeEntry, ...], clean: _Cleaner) -> list[dict[str, Any]]:
+    """The newest time entries that say what was done, oldest first."""
+    done = sorted((e for e in entries if e.notes.strip()), key=lambda e: _sort_key(e.started_at))
+    return [
+        {
+            "member": clean(entry.member, LABEL_CHARS) or "unknown",
+            "minutes": _minutes(float(entry.minutes or 0)),
+            "started_at": _iso(entry.started_at),
+            "notes": clean(entry.notes, SHORT_NOTE_CHARS),
+        }
+        for entry in done[-MAX_WORK_ENTRIES:]
+    ]
+
+
 # --- notes -----------------------------------------------------------------------------
 
 
@@ -461,7 +478,9 @@ def build_source(
         "reason_cut": bool(reason_fields["reason"]) and why.body != reason_fields["reason"],
         "configurations": config_rows,
         "time_summary": time_rows,
+        "work_log": _work_log(context.time_entries, clean),
         "notes": [row for _, row in kept],
+        "note_ids": [str(note.id) for note in notes],
         "total_notes": total,
         "omitted_notes": omitted,
         "redactions": dict(sorted(clean.redactions.items())),

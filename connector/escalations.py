@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, fields, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -24,7 +25,7 @@ from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
 from connector.queue import HANDOFF, WRITE_BACK, enqueue_job
-from connector.redaction import redact
+from connector.redaction import TenantRules, redact
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Recorded:
     escalation: Escalation | None
     created: bool
     ignored: str | None = None
+    changed: int | None = None  # the escalation of an escalated ticket this delivery changed
 
 
 def runtime():
@@ -105,7 +107,13 @@ def record(
         existing = find_by_delivery(tenant, event.delivery_key)
         if existing is not None:
             return Recorded(existing, created=False)
-        return Recorded(None, created=False, ignored="already escalated")
+        # A later save of the escalated ticket (a new note, say): its handoff may be stale.
+        return Recorded(
+            None,
+            created=False,
+            ignored="already escalated",
+            changed=latest_escalation_id(tenant, event.ticket_id),
+        )
     escalation = Escalation(
         tenant_id=tenant.id,
         ticket_id=event.ticket_id,
@@ -140,6 +148,15 @@ def record(
 
 def _text(value: str) -> str:
     return value.replace("\x00", "")
+
+
+def latest_escalation_id(tenant: Tenant, ticket_id: str) -> int | None:
+    return session.scalar(
+        select(Escalation.id)
+        .where(Escalation.tenant_id == tenant.id, Escalation.ticket_id == ticket_id)
+        .order_by(Escalation.received_at.desc(), Escalation.id.desc())
+        .limit(1)
+    )
 
 
 def _member_id(tenant: Tenant, psa_member_id: str) -> int | None:
@@ -213,6 +230,8 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
     )
     escalation.context_snapshot = material.snapshot
     escalation.context_tokens = material.tokens
+    handoff.partial = None  # this call's fields replace whatever an earlier try showed
+    handoff.new_notes = 0  # counted against this snapshot from now on
     if not escalation.reason and material.snapshot.get("reason"):
         escalation.reason = material.snapshot["reason"]
     if ticket_context.ticket.url and not escalation.ticket_url:
@@ -232,6 +251,8 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
         deadline_seconds=settings.ai_deadline_seconds,
         tenant_id=tenant.id,
         escalation_id=escalation.id,
+        on_partial=PartialSaver(escalation, handoff.started_at),
+        stream=settings.ai_stream,
     )
     step(escalation.id, "handoff_generated", source=result.source, reason=result.failure_reason)
     if not finish(escalation, result):
@@ -241,33 +262,82 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
     return handoff
 
 
+ANSWER_FIELDS = (
+    "summary_prose", "what_we_know", "likely_cause", "suggested_steps", "tried", "open_questions"
+)  # fmt: skip
+
+
+def _scrub(value: Any, rules: TenantRules | None, removed: Counter[str]) -> Any:
+    """Every string of a model answer (prose, list items, {"action", "result"}) redacted."""
+    if isinstance(value, str):
+        redacted = redact(value, rules)
+        removed.update(redacted.kinds)
+        return redacted.text
+    if isinstance(value, list):
+        return [_scrub(item, rules, removed) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item, rules, removed) for key, item in value.items()}
+    return value
+
+
 def without_secrets(escalation: Escalation, result: summary.HandoffResult) -> summary.HandoffResult:
     """Defence in depth: the answer goes through the same detector as the ticket did, so a
     secret the model echoes (or one that slipped past the context) is never saved, shown or
     written to the PSA. What it removes is logged by kind, never by value."""
     rules = tenant_patterns.rules_for(escalation.tenant)
     removed: Counter[str] = Counter()
-
-    def clean(text: str) -> str:
-        redacted = redact(text, rules)
-        removed.update(redacted.kinds)
-        return redacted.text
-
     cleaned = replace(
-        result,
-        summary_prose=clean(result.summary_prose),
-        what_we_know=[clean(fact) for fact in result.what_we_know],
-        likely_cause=clean(result.likely_cause),
-        suggested_steps=[clean(item) for item in result.suggested_steps],
+        result, **{name: _scrub(getattr(result, name), rules, removed) for name in ANSWER_FIELDS}
     )
     if removed:
         step(escalation.id, "answer_redacted", redactions=dict(removed))
     return cleaned
 
 
+class PartialSaver:
+    """Saves the fields the model has written so far on the pending handoff of this attempt
+    (a regenerate or the sweeper may have moved on: then nothing changes), and tells the
+    panel, which re-reads them. summary.generate() decides how often."""
+
+    def __init__(self, escalation: Escalation, started_at: datetime):
+        self.escalation_id = escalation.id
+        self.tenant_id = escalation.tenant_id
+        self.started_at = started_at
+        self.saves = 0
+        self.rules = tenant_patterns.rules_for(escalation.tenant)
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        # Shown while the model writes, so cleaned like the final answer (counted there).
+        fields = _scrub(fields, self.rules, Counter())
+        saved: int = session.execute(  # type: ignore[attr-defined]
+            update(Handoff)
+            .where(
+                Handoff.escalation_id == self.escalation_id,
+                Handoff.state == "pending",
+                Handoff.started_at == self.started_at,
+            )
+            .values(partial=fields)
+        ).rowcount
+        session.commit()
+        if not saved:
+            return
+        self.saves += 1
+        if self.saves == 1:
+            step(self.escalation_id, "handoff_writing", first=sorted(fields))
+        events.publish(
+            runtime().redis,
+            self.tenant_id,
+            "handoff.writing",
+            {"escalation_id": self.escalation_id, "fields": sorted(fields)},
+        )
+
+
 def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
-    """Save a terminal handoff only if it is still pending (the sweeper may have finished it)."""
+    """Save a terminal handoff only if it is still pending (the sweeper may have finished it).
+    A fallback keeps the fields the model had shown, marked unfinished; a ready one replaces
+    them with the validated answer."""
     result = without_secrets(escalation, result)
+    replaced = {"partial": None} if result.source == "ai" else {}
     saved: int = session.execute(  # type: ignore[attr-defined]
         update(Handoff)
         .where(Handoff.escalation_id == escalation.id, Handoff.state == "pending")
@@ -279,9 +349,12 @@ def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
             likely_cause=result.likely_cause,
             suggested_steps=result.suggested_steps,
             confidence=result.confidence,
+            tried=result.tried,
+            open_questions=result.open_questions,
             model=result.model,
             generated_at=utcnow(),
             failure_reason=result.failure_reason,
+            **replaced,
         )
     ).rowcount
     session.commit()

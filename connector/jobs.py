@@ -10,7 +10,7 @@ from flask import Flask
 from rq import get_current_job
 from sqlalchemy import select
 
-from connector import ai, escalations, notify
+from connector import ai, escalations, new_notes, notify
 from connector.db import session
 from connector.models import Escalation
 
@@ -43,3 +43,7 @@ def run_notifications(escalation_id: int) -> None:
 
 def run_chat_follow_up(escalation_id: int) -> None:
     notify.follow_up(escalation_id)
+
+
+def run_note_count(escalation_id: int) -> int | None:
+    return new_notes.count(escalation_id)

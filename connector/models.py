@@ -154,6 +154,13 @@ class Handoff(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     generated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tried: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # {action, result}
+    open_questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The fields the model has written so far, while it writes (state "pending"); on a
+    # fallback, what it had written before it failed. Never the note: only validated fields are.
+    partial: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Notes added to the ticket since the snapshot this handoff was written from.
+    new_notes: Mapped[int] = mapped_column(Integer, default=0)
 
     escalation: Mapped[Escalation] = relationship(back_populates="handoff")
 

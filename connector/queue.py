@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fakeredis
@@ -69,7 +69,13 @@ CHAT_FOLLOW_UP = JobKind(
     (10, 60, 300, 900),
     timeout_seconds=60,
 )
-JOB_KINDS = (HANDOFF, WRITE_BACK, NOTIFICATIONS, CHAT_FOLLOW_UP)
+# A stale handoff's note count: light and never urgent, so on the notify queue. A count already
+# running may have read the notes before the latest change, so a second id queues behind it.
+NOTE_COUNT = JobKind(
+    "connector.jobs.run_note_count", NOTIFY, "notes", (15, 30, 60, 120), timeout_seconds=60
+)
+NOTE_COUNT_AGAIN = replace(NOTE_COUNT, id_prefix="notes-again")
+JOB_KINDS = (HANDOFF, WRITE_BACK, NOTIFICATIONS, CHAT_FOLLOW_UP, NOTE_COUNT, NOTE_COUNT_AGAIN)
 
 _embedded_server: fakeredis.FakeServer | None = None
 _embedded_lock = threading.Lock()

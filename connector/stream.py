@@ -131,9 +131,11 @@ STREAM_DOC = {
     ],
     "responses": {
         "200": {
-            "description": "events `escalation.created`, `handoff.ready`, `handoff.fallback`, "
-            "`handoff.pending`, `escalation.claimed`; each `data` is JSON with `escalation_id`; "
-            "`: ping` comments are heartbeats",
+            "description": "events `escalation.created`, `handoff.pending`, `handoff.writing` "
+            "(the model has written more: `fields` names those written so far), "
+            "`handoff.ready`, `handoff.fallback`, `handoff.stale` (`new_notes` on the ticket "
+            "since the handoff), `escalation.claimed`; each `data` is JSON with "
+            "`escalation_id`; `: ping` comments are heartbeats",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
     },

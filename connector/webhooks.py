@@ -16,7 +16,7 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from connector import escalations
+from connector import escalations, new_notes
 from connector import tenants as tenant_ops
 from connector.config import MAX_BODY_BYTES
 from connector.db import session
@@ -142,6 +142,8 @@ def _receive(vendor: str, slug: str):
     recorded = escalations.record(tenant, event)
     if recorded.escalation is None:
         _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)
+        if recorded.changed is not None:
+            new_notes.enqueue(recorded.changed)
         return jsonify({"ignored": recorded.ignored}), 200
     escalation_id = recorded.escalation.id
     if recorded.created:

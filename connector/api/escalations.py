@@ -38,14 +38,43 @@ class TicketRefSchema(Schema):
     url = fields.String()
 
 
+class TriedSchema(Schema):
+    action = fields.String()
+    result = fields.String(metadata={"description": "what it showed; empty when not recorded"})
+
+
 class HandoffSchema(Schema):
     state = fields.String(metadata={"description": "pending | ready | fallback"})
     source = fields.String(allow_none=True, metadata={"description": "ai | fallback"})
+    writing = fields.Boolean(
+        metadata={
+            "description": "pending, and the model is writing it: the fields hold what it has "
+            "written so far (whole fields, list items and sentences), the rest are empty"
+        }
+    )
+    tried = fields.List(
+        fields.Nested(TriedSchema),
+        metadata={"description": "what was tried and what it showed (empty on older handoffs)"},
+    )
+    open_questions = fields.List(
+        fields.String(), metadata={"description": "what the senior still has to find out"}
+    )
     summary_prose = fields.String()
     what_we_know = fields.List(fields.String())
     likely_cause = fields.String()
     suggested_steps = fields.List(fields.String())
     confidence = fields.String(allow_none=True)
+    unfinished = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "on a fallback: the fields the model had written before it failed, "
+            "shown but never validated as a whole (the handoff's own fields are the fallback, "
+            "which is what the ticket note says); null otherwise"
+        },
+    )
+    new_notes = fields.Integer(
+        metadata={"description": "notes added to the ticket since this handoff was generated"}
+    )
     model = fields.String(allow_none=True)
     started_at = fields.DateTime(
         allow_none=True,
@@ -144,30 +173,41 @@ def load_escalation(escalation_id: int, member: Member) -> Escalation:
     return escalation
 
 
+EMPTY_FIELDS: dict[str, Any] = {
+    "tried": [],
+    "open_questions": [],
+    "summary_prose": "",
+    "what_we_know": [],
+    "likely_cause": "",
+    "suggested_steps": [],
+    "confidence": None,
+}
+
+
 def handoff_view(escalation: Escalation) -> dict[str, Any]:
     handoff = escalation.handoff
     if handoff is None:
         return {
             "state": "pending",
             "source": None,
-            "summary_prose": "",
-            "what_we_know": [],
-            "likely_cause": "",
-            "suggested_steps": [],
-            "confidence": None,
+            "writing": False,
+            **EMPTY_FIELDS,
+            "unfinished": None,
+            "new_notes": 0,
             "model": None,
             "generated_at": None,
             "failure_reason": None,
             "started_at": None,
         }
+    writing = handoff.state == "pending" and bool(handoff.partial)
+    saved = {name: getattr(handoff, name) for name in EMPTY_FIELDS}
     return {
         "state": handoff.state,
         "source": handoff.source,
-        "summary_prose": handoff.summary_prose,
-        "what_we_know": handoff.what_we_know,
-        "likely_cause": handoff.likely_cause,
-        "suggested_steps": handoff.suggested_steps,
-        "confidence": handoff.confidence,
+        "writing": writing,
+        **({**EMPTY_FIELDS, **(handoff.partial or {})} if writing else saved),
+        "unfinished": (handoff.partial or None) if handoff.state == "fallback" else None,
+        "new_notes": handoff.new_notes,
         "model": handoff.model,
         "started_at": handoff.started_at,
         "generated_at": handoff.generated_at,
@@ -390,6 +430,10 @@ class Regenerate(MethodView):
                     likely_cause="",
                     suggested_steps=[],
                     confidence=None,
+                    tried=[],
+                    open_questions=[],
+                    partial=None,
+                    new_notes=0,
                     model=None,
                     generated_at=None,
                     failure_reason=None,
@@ -406,12 +450,7 @@ class Regenerate(MethodView):
 
 
 def _already_escalated(member: Member, ticket_id: str) -> APIError:
-    latest = session.scalar(
-        select(Escalation.id)
-        .where(Escalation.tenant_id == member.tenant_id, Escalation.ticket_id == ticket_id)
-        .order_by(Escalation.received_at.desc(), Escalation.id.desc())
-        .limit(1)
-    )
+    latest = escalations.latest_escalation_id(member.tenant, ticket_id)
     return APIError(
         409,
         "already_escalated",

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import POD, READY_PAYLOAD, screenshot, wait_for
+from tests.browser.conftest import POD, screenshot, wait_for
+from tests.fakes.handoffs import READY_PAYLOAD
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,13 @@ def test_pending_turns_into_the_fields_without_a_reload(panel):
     expect(page.locator("#likely-cause")).to_have_text(READY_PAYLOAD["likely_cause"])
     expect(page.locator("#confidence")).to_have_text("high confidence")
     expect(page.locator("#what-we-know li")).to_have_count(5)
+    expect(page.locator("#tried .tried-action")).to_have_text(
+        [item["action"] for item in READY_PAYLOAD["tried"]]
+    )
+    expect(page.locator("#tried .tried-result").first).to_have_text(
+        READY_PAYLOAD["tried"][0]["result"]
+    )
+    expect(page.locator("#open-questions li")).to_have_text(READY_PAYLOAD["open_questions"])
     expect(page.locator("#steps .chip")).to_have_text(READY_PAYLOAD["suggested_steps"])
     expect(page.locator("#summary p")).to_have_count(2)
     expect(page.locator(".toast")).to_contain_text(["The handoff is ready."])
@@ -207,6 +215,10 @@ def test_conclude_copies_ticket_notes_and_shows_the_two_rewrites(panel):
 
 
 MARKUP = {
+    "tried": [
+        {"action": "Opened <a href=javascript:alert(5)>the portal</a>", "result": "<b>ok</b>"}
+    ],
+    "open_questions": ["Who posted <svg onload=alert(6)>?"],
     "summary_prose": "The portal ran <script>alert('prose')</script> from an announcement.",
     "what_we_know": [
         "Announcement text: Welcome back! <script>alert(1)</script>",
@@ -248,6 +260,8 @@ def test_the_corpus_markup_tickets_render_as_inert_text(panel):
     open_handoff(page, xss)
     expect(page.locator("#likely-cause")).to_have_text(MARKUP["likely_cause"])
     expect(page.locator("#summary")).to_contain_text("<script>alert('prose')</script>")
+    expect(page.locator("#tried")).to_contain_text("Opened <a href=javascript:alert(5)>the portal")
+    expect(page.locator("#open-questions")).to_have_text(MARKUP["open_questions"])
     expect(page.locator("#steps .chip")).to_have_text(MARKUP["suggested_steps"])
     assert_inert(page)
     screenshot(page, "handoff-markup")
@@ -268,6 +282,9 @@ def assert_inert(page: Page) -> None:
         "main b",
         "[onerror]",
         "[onmouseover]",
+        "main svg",
+        "[onload]",
+        "main a[href^=javascript]",
     ):
         assert page.locator(selector).count() == 0, f"{selector} was injected"
 

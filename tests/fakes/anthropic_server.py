@@ -2,7 +2,12 @@
 
 Point the real SDK at it (``ANTHROPIC_BASE_URL=fake.url``, or
 ``anthropic.Anthropic(api_key="test", base_url=fake.url, max_retries=0)``); never patch the
-client. Standard library only. Wire format: ``/work/shared/reference/anthropic.md`` §2 and §4.
+client. Standard library only. Wire format: ``/work/shared/reference/anthropic.md`` §2 to §4.
+
+A request with ``"stream": true`` is answered with Server-Sent Events in the order the real API
+sends them (``message_start``, blocks, ``message_delta``, ``message_stop``), chunked, the body
+properly ended; ``ttft`` and ``pace`` make the model write at a human-visible speed, and the
+stream fault modes break the stream the ways real ones break.
 
 Standalone, for benchmarks:
 ``python -m tests.fakes.anthropic_server --port 8765 --mode answer --latency 0.5``
@@ -28,8 +33,13 @@ ERROR_MODES = {
     "529": (529, "overloaded_error", "Overloaded"),
     "500": (500, "api_error", "Internal server error"),
 }
+# Faults of a streamed answer, each after `after` characters of its text (0: before any):
+# it stops sending and hangs; an overloaded error event arrives; the body ends early but
+# properly; the connection drops mid-chunk.
+STREAM_FAULTS = {"stall", "overloaded_mid_stream", "truncated", "dropped"}
 MODES = {"answer", "thinking", "slow", "hang", "refusal", "max_tokens", "bad_schema"}
-MODES |= {"reject_forced_tools", *ERROR_MODES}  # forced-tool rejection is always on anyway
+MODES |= {"reject_forced_tools", *ERROR_MODES, *STREAM_FAULTS}  # forced tools: always rejected
+CHARS_PER_TOKEN = 4  # how the fake counts output tokens, and paces them
 FORCED_TOOLS = 'tool_choice: type "tool" and "any" are not supported for this model.'
 REFUSAL = "I'm sorry, but I can't help with that request."
 THINKING_TOKENS = 32  # billed per (empty, display-omitted) thinking block
@@ -49,6 +59,8 @@ class RequestRecord:
     body: Any  # the parsed JSON (a dict for valid requests), None if not JSON
     raw: str
     time: float = field(default_factory=time.time)
+    # Streamed answers: when (time.time()) each top-level field of the JSON was fully sent.
+    written: dict[str, float] = field(default_factory=dict)
 
 
 class _ApiError(Exception):
@@ -105,9 +117,13 @@ class FakeAnthropic:
         self.stop()
 
     def set_mode(self, mode: str, **options) -> None:
-        """Default behaviour for subsequent requests. Options: ``latency`` (seconds, any mode),
-        ``payload`` (exact JSON object for schema requests), ``text`` (answer for plain
-        requests), ``blocks`` (thinking blocks, 1 or 2), ``retry_after`` (429, default "1")."""
+        """Default behaviour for subsequent requests. Options: ``latency`` (seconds before the
+        answer's headers, any mode), ``ttft`` (seconds from there to the first text token) and
+        ``pace`` (output tokens a second; a request that is not streamed waits as long as
+        the streamed answer would take), ``payload`` (exact JSON object for schema requests,
+        written in the schema's property order), ``text`` (answer for plain requests),
+        ``blocks`` (thinking blocks, 1 or 2), ``retry_after`` (429, default "1"), ``after``
+        (stream faults: characters of text sent first, default 0)."""
         with self._lock:
             self._mode = (_known(mode), dict(options))
 
@@ -156,8 +172,9 @@ class FakeAnthropic:
             self._stopping.wait(min(remaining, 0.05))
         return False
 
-    def _handle(self, rec: RequestRecord) -> tuple[int, dict, dict] | None:
-        """(status, JSON body, extra headers), or None to drop the connection unanswered."""
+    def _handle(self, rec: RequestRecord) -> tuple[int, dict, dict] | _Streamed | None:
+        """(status, JSON body, extra headers), an answer to stream, or None to drop the
+        connection unanswered."""
         route = _route(rec.path)
         if rec.method != "POST" or route not in (MESSAGES, COUNT_TOKENS):
             raise _ApiError(404, "not_found_error", f"Not found: {rec.method} {rec.path}")
@@ -180,7 +197,14 @@ class FakeAnthropic:
             status, kind, message = ERROR_MODES[mode]
             headers = {"retry-after": str(opts.get("retry_after", "1"))} if mode == "429" else {}
             raise _ApiError(status, kind, message, headers)
-        return 200, _message(body, mode, opts, len(rec.raw)), {}
+        message = _message(body, mode, opts, len(rec.raw))
+        if body.get("stream"):
+            return _Streamed(rec, message, mode, opts, generation)
+        if mode in STREAM_FAULTS:
+            raise _ApiError(400, INVALID, f"mode {mode!r} needs a streamed request (fake)")
+        if not self._wait(_writing_seconds(message, opts), generation):
+            return None
+        return 200, message, {}
 
 
 def _known(mode: str) -> str:
@@ -212,8 +236,6 @@ def _check_request(body: dict, route: str) -> None:
     for name in ("temperature", "top_p", "top_k"):
         if name in body:
             raise _ApiError(400, INVALID, f"{name}: is not supported for this model.")
-    if body.get("stream"):
-        raise _ApiError(400, INVALID, "streaming not supported by fake")
 
 
 def _message(body: dict, mode: str, opts: dict, body_len: int) -> dict:
@@ -227,7 +249,8 @@ def _message(body: dict, mode: str, opts: dict, body_len: int) -> dict:
     elif schema is None:
         text = opts.get("text") or "Rewritten: " + _last_user_text(body)[:200]
     else:
-        answer = opts["payload"] if "payload" in opts else example_for_schema(schema)
+        answer = _in_schema_order(opts["payload"], schema) if "payload" in opts else None
+        answer = example_for_schema(schema) if answer is None else answer
         text = json.dumps(_break_schema(answer, schema) if mode == "bad_schema" else answer)
     if mode == "max_tokens":
         text, stop_reason = text[: len(text) // 2], "max_tokens"
@@ -251,6 +274,23 @@ def _message(body: dict, mode: str, opts: dict, body_len: int) -> dict:
             "cache_read_input_tokens": 0,
         },
     }
+
+
+def _in_schema_order(payload: Any, schema: dict) -> Any:
+    """The model writes properties in the schema's order, whatever order a test wrote them."""
+    if not isinstance(payload, dict):
+        return payload
+    order = list(schema.get("properties", {}))
+    return dict(
+        sorted(payload.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
+
+
+def _writing_seconds(message: dict, opts: dict) -> float:
+    """How long the model takes to write `message`: time to first token, then its pace."""
+    pace = float(opts.get("pace") or 0)
+    tokens = message["usage"]["output_tokens"]
+    return float(opts.get("ttft", 0)) + (tokens / pace if pace > 0 else 0.0)
 
 
 def _last_user_text(body: dict) -> str:
@@ -318,6 +358,29 @@ def _break_schema(answer: Any, schema: dict) -> Any:
     return broken if broken != answer else [answer]
 
 
+@dataclass
+class _Streamed:
+    """An answer to send as Server-Sent Events (see _Handler._stream)."""
+
+    record: RequestRecord
+    message: dict
+    mode: str
+    opts: dict
+    generation: int
+
+
+def _field_ends(text: str) -> dict[str, int]:
+    """Where each top-level field of a JSON object answer ends in `text` (json.dumps form)."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(answer, dict):
+        return {}
+    items = list(answer.items())
+    return {key: len(json.dumps(dict(items[: i + 1]))) - 1 for i, (key, _) in enumerate(items)}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # benchmarks open many connections at once
@@ -363,6 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = err.status, err.body(request_id), err.headers
         if reply is None:  # interrupted by stop() or reset(): hang up without answering
             return
+        if isinstance(reply, _Streamed):
+            self._stream(reply, request_id)
+            return
         status, payload, extra = reply
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -371,6 +437,87 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    # --- streamed answers ----------------------------------------------------------------------
+
+    def _stream(self, plan: _Streamed, request_id: str) -> None:
+        """The real API's event order; a return before _end() leaves the chunked body cut."""
+        self.protocol_version = "HTTP/1.1"  # chunked, so that a dropped connection shows
+        self.close_connection = True
+        self.send_response(200)
+        headers = {
+            "content-type": "text/event-stream",
+            "cache-control": "no-cache",
+            "transfer-encoding": "chunked",
+            "connection": "close",
+            "request-id": request_id,
+        }
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        message = plan.message
+        usage = {**message["usage"], "output_tokens": 1}
+        start = {**message, "content": [], "stop_reason": None, "stop_details": None}
+        self._event("message_start", {"message": {**start, "usage": usage}})
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "thinking":
+                self._event("content_block_start", {"index": index, "content_block": {
+                    "type": "thinking", "thinking": "", "signature": ""}})  # fmt: skip
+                delta = {"type": "signature_delta", "signature": block["signature"]}
+                self._event("content_block_delta", {"index": index, "delta": delta})
+            else:
+                self._event("content_block_start", {"index": index, "content_block": {
+                    "type": "text", "text": ""}})  # fmt: skip
+                self._event("ping", {})
+                if not self._write_text(plan, index, block["text"]):
+                    return
+            self._event("content_block_stop", {"index": index})
+        self._event("message_delta", {
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None,
+                      "stop_details": message["stop_details"]},
+            "usage": {"output_tokens": message["usage"]["output_tokens"]},
+        })  # fmt: skip
+        self._event("message_stop", {})
+        self._end()
+
+    def _write_text(self, plan: _Streamed, index: int, text: str) -> bool:
+        """Token by token at the pace asked for; False when a fault ended the stream."""
+        fake, opts = self.server.fake, plan.opts
+        pace = float(opts.get("pace") or 0)
+        after = int(opts.get("after", 0))
+        ends = sorted((end, key) for key, end in _field_ends(text).items())
+        if not fake._wait(float(opts.get("ttft", 0)), plan.generation):
+            return False
+        for sent in range(0, len(text) + CHARS_PER_TOKEN, CHARS_PER_TOKEN):
+            if plan.mode in STREAM_FAULTS and sent >= min(after, len(text)):
+                return self._fault(plan)
+            if sent >= len(text):
+                return True
+            if sent and pace > 0 and not fake._wait(1 / pace, plan.generation):
+                return False
+            delta = {"type": "text_delta", "text": text[sent : sent + CHARS_PER_TOKEN]}
+            self._event("content_block_delta", {"index": index, "delta": delta})
+            while ends and ends[0][0] <= sent + CHARS_PER_TOKEN:
+                plan.record.written[ends.pop(0)[1]] = time.time()
+        return True
+
+    def _fault(self, plan: _Streamed) -> bool:
+        if plan.mode == "stall":
+            self.server.fake._wait(float("inf"), plan.generation)  # until reset() or stop()
+        elif plan.mode == "overloaded_mid_stream":
+            error = {"type": "overloaded_error", "message": "Overloaded", "details": None}
+            self._event("error", {"error": error})
+            self._end()
+        elif plan.mode == "truncated":
+            self._end()
+        return False  # "dropped": the connection closes in the middle of the chunked body
+
+    def _event(self, kind: str, data: dict) -> None:
+        line = f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+
+    def _end(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import anthropic
+import httpx2
 import pydantic
 import pytest
 
@@ -185,7 +186,7 @@ def test_forced_tool_choice_is_rejected_in_every_mode(fake, client, mode, choice
         )
 
 
-def test_sampling_parameters_and_streaming_are_rejected(client):
+def test_sampling_parameters_are_rejected(client):
     with pytest.raises(anthropic.BadRequestError, match="temperature"):
         client.messages.create(
             model=MODEL,
@@ -193,10 +194,161 @@ def test_sampling_parameters_and_streaming_are_rejected(client):
             messages=[{"role": "user", "content": "hi"}],
             extra_body={"temperature": 0.2},
         )
-    with pytest.raises(anthropic.BadRequestError, match="streaming not supported"):
-        client.messages.create(
-            model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "hi"}], stream=True
-        )
+
+
+# --- streamed answers ------------------------------------------------------------------------
+
+
+def stream(client, **kwargs):
+    return client.messages.stream(
+        model=MODEL,
+        max_tokens=1024,
+        messages=[{"role": "user", "content": EVENT}],
+        output_config={"format": {"type": "json_schema", "schema": SCHEMA}},
+        **kwargs,
+    )
+
+
+SCHEMA = anthropic.transform_schema(Handoff)
+
+
+def raw_events(fake) -> tuple[dict[str, str], list[tuple[str, dict]]]:
+    """POST a streamed request with the standard library; (headers, [(event, data)])."""
+    body = {
+        "model": MODEL,
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    request = urllib.request.Request(
+        fake.url + "/v1/messages",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", "authorization": "Bearer test"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        headers = {k.lower(): v for k, v in answer.headers.items()}
+        text = answer.read().decode()  # raises if the chunked body does not end properly
+    events = []
+    for block in text.strip().split("\n\n"):
+        kind, data = block.split("\n")
+        assert kind.startswith("event: ") and data.startswith("data: ")
+        events.append((kind[7:], json.loads(data[6:])))
+    return headers, events
+
+
+def test_a_streamed_answer_is_the_real_event_sequence(fake):
+    fake.set_mode("thinking", blocks=1)
+    headers, events = raw_events(fake)
+    assert headers["content-type"] == "text/event-stream"
+    assert headers["transfer-encoding"] == "chunked" and headers["request-id"].startswith("req_")
+    kinds = [kind for kind, _ in events]
+    deltas = kinds.count("content_block_delta") - 1  # the thinking block's signature
+    assert kinds == [
+        "message_start",
+        "content_block_start",  # thinking
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",  # text
+        "ping",
+        *["content_block_delta"] * deltas,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(data["type"] == kind for kind, data in events)
+    start = events[0][1]["message"]
+    assert start["content"] == [] and start["stop_reason"] is None
+    assert start["usage"]["output_tokens"] == 1
+    text = "".join(
+        data["delta"]["text"] for kind, data in events if data.get("delta", {}).get("text")
+    )
+    assert text.startswith("Rewritten: ")
+    final = events[-2][1]
+    assert final["delta"]["stop_reason"] == "end_turn"
+    assert final["usage"]["output_tokens"] == len(text) // 4 + 32
+
+
+def test_the_sdk_stream_joins_into_the_same_answer_as_create(fake, client):
+    fake.set_mode("thinking", blocks=2)
+    with stream(client) as events:
+        texts = [event.text for event in events if event.type == "text"]
+        message = events.get_final_message()
+    assert len(texts) > 10  # token by token, not in one piece
+    assert [b.type for b in message.content] == ["thinking", "thinking", "text"]
+    assert Handoff.model_validate_json(message.content[-1].text) == Handoff.model_validate(
+        example_for_schema(SCHEMA)
+    )
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens > len(texts)
+    assert fake.requests[-1].headers["x-stainless-helper-method"] == "stream"
+    assert fake.requests[-1].body["stream"] is True
+
+
+def test_time_to_first_token_and_pace(fake, client):
+    payload = {
+        "summary_prose": "Disk full on db-3.",
+        "what_we_know": ["/var at 98%"],
+        "likely_cause": "Runaway WAL archive.",
+        "suggested_steps": ["Check pg_wal"],
+        "confidence": "high",
+    }
+    fake.set_mode("answer", payload=payload, ttft=0.3, pace=100)
+    started = time.monotonic()
+    with stream(client) as events:
+        first = None
+        for event in events:
+            if event.type == "text" and first is None:
+                first = time.monotonic() - started
+        message = events.get_final_message()
+    total = time.monotonic() - started
+    tokens = message.usage.output_tokens
+    assert 0.3 <= first < 0.3 + 0.3
+    assert total >= 0.3 + (tokens - 1) / 100
+    # Written in the schema's order, whatever order the payload was given in.
+    assert list(json.loads(message.content[0].text)) == list(SCHEMA["properties"])
+    written = fake.requests[-1].written  # when each field was fully sent
+    assert sorted(written, key=written.__getitem__) == list(SCHEMA["properties"])
+    assert written["confidence"] - written["summary_prose"] >= (tokens - 10) / 100
+    # Not streamed, the same answer takes as long as its writing would.
+    started = time.monotonic()
+    parse(client)
+    assert time.monotonic() - started >= 0.3 + (tokens - 1) / 100
+
+
+def test_stall_mid_stream_hangs_until_the_read_timeout(fake, client):
+    fake.set_mode("stall", after=40)
+    texts = []
+    with pytest.raises(httpx2.ReadTimeout), stream(client, timeout=0.5) as events:
+        for event in events:
+            if event.type == "text":
+                texts.append(event.snapshot)
+    assert 40 <= len(texts[-1]) < 44
+
+
+def test_overloaded_mid_stream_is_a_200_status_error(fake, client):
+    fake.set_mode("overloaded_mid_stream", after=20)
+    with pytest.raises(anthropic.APIStatusError) as caught, stream(client) as events:
+        list(events)
+    assert caught.value.status_code == 200 and caught.value.type == "overloaded_error"
+    assert not isinstance(caught.value, anthropic.OverloadedError)
+
+
+def test_a_truncated_stream_ends_without_a_stop_reason(fake, client):
+    fake.set_mode("truncated", after=30)
+    with stream(client) as events:
+        message = events.get_final_message()
+    assert message.stop_reason is None and 30 <= len(message.content[0].text) < 34
+
+
+def test_a_dropped_connection_is_a_protocol_error(fake, client):
+    fake.set_mode("dropped", after=30)
+    with pytest.raises(httpx2.RemoteProtocolError), stream(client) as events:
+        list(events)
+
+
+def test_stream_faults_need_a_streamed_request(fake, client):
+    fake.set_mode("truncated")
+    with pytest.raises(anthropic.BadRequestError, match="needs a streamed request"):
+        parse(client)
 
 
 def test_plain_text_request_gets_a_rewrite(client):

@@ -153,6 +153,13 @@ class SSEReader:
             if "event" in frame:
                 return frame
 
+    def until(self, kind: str, timeout: float = 10.0) -> list[dict[str, str]]:
+        """The events up to and including the next one of `kind`."""
+        frames = [self.next_event(timeout)]
+        while frames[-1]["event"] != kind:
+            frames.append(self.next_event(timeout))
+        return frames
+
     def drain(self, seconds: float) -> list[dict[str, str]]:
         """Every event that arrives within `seconds`."""
         time.sleep(seconds)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
 from adapters.sandbox import SandboxStore
-from connector.queue import QUEUE_NAMES, AppWorker, queue
+from connector.queue import QUEUE_NAMES, AppWorker, ThreadWorker, queue
 
 
 def run_worker(app, queue_names=QUEUE_NAMES) -> None:
@@ -14,6 +15,20 @@ def run_worker(app, queue_names=QUEUE_NAMES) -> None:
     AppWorker([queue(connection, n) for n in queue_names], connection=connection, app=app).work(
         burst=True, logging_level="WARNING"
     )
+
+
+def start_worker_thread(app) -> threading.Thread:
+    """The same burst in a thread, to watch a job while it runs (a ThreadWorker installs no
+    signal handlers, which only the main thread may)."""
+    connection = app.extensions["baton"].redis
+    worker = ThreadWorker(
+        [queue(connection, n) for n in QUEUE_NAMES], connection=connection, app=app
+    )
+    thread = threading.Thread(
+        target=worker.work, kwargs={"burst": True, "logging_level": "WARNING"}
+    )
+    thread.start()
+    return thread
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from connector import db, models  # noqa: F401
+from connector import db, models
 from connector.migrate import downgrade, upgrade
 
 
@@ -53,3 +53,52 @@ def test_migrations_on_postgresql():
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}"'))
         admin.dispose()
+
+
+def test_a_handoff_saved_before_0004_still_renders(tmp_path):
+    """Older handoffs have no tried / open questions: the API and the note show them without."""
+    from sqlalchemy.orm import Session
+
+    from connector.api.escalations import handoff_view
+    from connector.handoff_text import render_note
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0002")
+    now = "2026-11-20 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, vendor, escalation_statuses, language, "
+                "verdict_threshold_hours, created_at) "
+                "VALUES (1, 'acme', 'Acme', 'connectwise', '[]', 'en', 1.0, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO escalations (id, tenant_id, ticket_id, ticket_number, ticket_title, "
+                "ticket_url, escalated_by, delivery_key, source, received_at) "
+                "VALUES (7, 1, '104512', '104512', 'Outlook', '', 'kpatel', 'k', 'webhook', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO handoffs (escalation_id, state, source, summary_prose, what_we_know, "
+                "likely_cause, suggested_steps, confidence, started_at, generated_at) VALUES "
+                "(7, 'ready', 'ai', 'Prompts.', '[\"OWA works\"]', 'Disabled device', "
+                "'[\"Re-enable it\"]', 'high', :now, :now)"
+            ),
+            {"now": now},
+        )
+    upgrade(engine)
+    with Session(engine) as orm:
+        escalation = orm.get(models.Escalation, 7)
+        view = handoff_view(escalation)
+        assert view["tried"] == [] and view["open_questions"] == [] and view["new_notes"] == 0
+        assert view["state"] == "ready" and not view["writing"] and view["unfinished"] is None
+        assert view["likely_cause"] == "Disabled device"
+        note = render_note(escalation, escalation.handoff)
+        assert note.startswith("Prompts.\n\nWhat we know:\n- OWA works")
+        assert "What was tried" not in note and "Open questions" not in note
+    engine.dispose()

@@ -122,11 +122,13 @@ def test_a_model_answer_that_echoes_a_credential_is_cleaned_before_it_is_saved(
     fake_anthropic.set_mode(
         "answer",
         payload={
+            "tried": [{"action": "Reset the password to Stone-Gate-91", "result": "still prompts"}],
             "summary_prose": "Outlook prompts again; the temp pw is Harbor#Light72 per the junior.",
             "what_we_know": ["Signed in with dana:Brisk-Otter-58 on OWA", "Event 4625 on DC01"],
             "likely_cause": "Stale credentials in Credential Manager",
             "suggested_steps": ["Clear the vault", "Rotate the key AKIAEVALFAKEKEY23456"],
             "confidence": "medium",
+            "open_questions": [],
         },
     )
     store.escalate(104512, member="kpatel", reason="Outlook keeps prompting")
@@ -140,14 +142,14 @@ def test_a_model_answer_that_echoes_a_credential_is_cleaned_before_it_is_saved(
     ).json()["handoff"]
     saved = json.dumps(handoff)
     note = baton_notes(store, 104512)[0].text
-    for secret in ("Harbor#Light72", "Brisk-Otter-58", "AKIAEVALFAKEKEY23456"):
+    for secret in ("Harbor#Light72", "Brisk-Otter-58", "Stone-Gate-91", "AKIAEVALFAKEKEY23456"):
         assert secret not in saved and secret not in note
     assert "[redacted: password]" in handoff["summary_prose"]
     assert "Event 4625 on DC01" in handoff["what_we_know"]  # facts stay
     logged = [
         r for r in caplog.records if getattr(r, "fields", {}).get("step") == "answer_redacted"
     ]
-    assert [r.fields["redactions"] for r in logged] == [{"password": 2, "api_key": 1}]
+    assert [r.fields["redactions"] for r in logged] == [{"password": 3, "api_key": 1}]
     assert not any("Harbor#Light72" in str(vars(r)) for r in caplog.records)
 
 

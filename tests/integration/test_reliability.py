@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from connector.db import session
@@ -104,6 +105,70 @@ def test_model_faults_always_end_in_a_terminal_handoff_within_the_deadline(
         calls = session.scalars(select(AICall)).all()
         assert len(calls) == 1 and calls[0].purpose == "summary"
         assert (calls[0].outcome == "ok") == (mode == "thinking")
+        session.remove()
+
+
+SHOWN = 260  # characters of the fake's answer: "tried" and "likely_cause" are complete
+
+
+@pytest.mark.parametrize(
+    ("faults", "state", "outcome", "requests_made", "unfinished"),
+    [
+        # Stalls: before the first byte, after the headers, in the middle of the answer; and
+        # an answer that trickles on, never silent for long, past the deadline.
+        ([("hang", {})], "fallback", "timeout", 1, None),
+        ([("answer", {"pace": 2})], "fallback", "timeout", 1, None),
+        ([("stall", {"after": 0})], "fallback", "timeout", 1, None),
+        ([("stall", {"after": SHOWN})], "fallback", "timeout", 1, {"tried", "likely_cause"}),
+        # Mid-stream errors: retried while nothing was shown, final once something was.
+        ([("overloaded_mid_stream", {"after": 10}), "answer"], "ready", "ok", 2, None),
+        ([("dropped", {"after": 10}), "answer"], "ready", "ok", 2, None),
+        (
+            [("overloaded_mid_stream", {"after": SHOWN})],
+            "fallback",
+            "overloaded",
+            1,
+            {"tried", "likely_cause"},
+        ),
+        ([("dropped", {"after": SHOWN})], "fallback", "dropped", 1, {"tried", "likely_cause"}),
+        # The body ends properly, but before the answer does.
+        (
+            [("truncated", {"after": SHOWN})],
+            "fallback",
+            "interrupted",
+            1,
+            {"tried", "likely_cause"},
+        ),
+    ],
+)
+def test_stream_faults_end_in_a_terminal_handoff_within_the_deadline(
+    baton, sandbox, fake_anthropic, faults, state, outcome, requests_made, unfinished
+):
+    app, live, token = baton
+    store, _server = sandbox
+    fake_anthropic.queue_modes(faults)
+    store.escalate(107255, member="kpatel")
+    wait_for(lambda: accepted(store), what="callback")
+    deadline = app.extensions["baton"].settings.ai_deadline_seconds
+    started = time.monotonic()
+    run_worker(app)
+    elapsed = time.monotonic() - started
+    assert elapsed < deadline + 2, f"{faults}: {elapsed:.1f}s"
+    assert len(fake_anthropic.message_requests()) == requests_made
+    [escalation_id] = escalation_ids(app)
+    handoff = requests.get(
+        f"{live.url}/api/v1/escalations/{escalation_id}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["handoff"]
+    assert handoff["state"] == state and not handoff["writing"]
+    # What was shown stays on screen, marked unfinished; the note is the fallback alone.
+    assert (set(handoff["unfinished"]) if handoff["unfinished"] else None) == unfinished
+    [note] = baton_notes(store, 107255)
+    assert ("Example likely cause" in note.text) == (state == "ready")
+    with app.app_context():
+        [call] = session.scalars(select(AICall)).all()
+        assert call.purpose == "summary" and call.outcome == outcome
         session.remove()
 
 

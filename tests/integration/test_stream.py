@@ -71,14 +71,18 @@ def test_events_arrive_live_for_the_right_people_only(baton, fake_anthropic):
     assert created["id"]
 
     run_worker(app)
-    ready = sam.next_event()
-    assert ready["event"] == "handoff.ready"
+    *writing, ready = sam.until("handoff.ready")
+    # While the model writes, the fields it has finished are announced (their names only).
+    assert writing and {frame["event"] for frame in writing} == {"handoff.writing"}
+    first = json.loads(writing[0]["data"])
+    assert first["escalation_id"] == escalation_id and first["fields"] == ["tried"]
     assert json.loads(ready["data"]) == {"escalation_id": escalation_id, "state": "ready"}
     assert ready["id"] != created["id"]
 
     # The technician who escalated hears about it; the other technician and tenant do not.
-    assert [kpatel.next_event()["event"] for _ in range(2)] == [
+    assert [frame["event"] for frame in kpatel.until("handoff.ready")] == [
         "escalation.created",
+        *["handoff.writing"] * len(writing),
         "handoff.ready",
     ]
     assert tnguyen.drain(0.8) == []
@@ -97,8 +101,7 @@ def test_a_reconnect_resumes_after_last_event_id(baton, fake_anthropic):
     run_worker(app)  # handoff.ready is published while nobody listens
 
     resumed = listen("sam", **{"Last-Event-ID": created["id"]})
-    missed = resumed.next_event()
-    assert missed["event"] == "handoff.ready"
+    missed = resumed.until("handoff.ready")[-1]
     assert (
         json.loads(missed["data"])["escalation_id"] == json.loads(created["data"])["escalation_id"]
     )
@@ -108,7 +111,7 @@ def test_a_reconnect_resumes_after_last_event_id(baton, fake_anthropic):
         {"Authorization": resumed.response.request.headers["Authorization"]},
     )
     try:
-        assert again.next_event()["event"] == "handoff.ready"
+        assert again.next_event()["event"] == "handoff.writing"
     finally:
         again.close()
 

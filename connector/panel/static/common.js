@@ -146,12 +146,15 @@ export function formatAge(ms) {
 }
 
 export const STATE_LABELS = {
-  pending: "Writing…",
+  pending: "Preparing…",
+  writing: "Writing…",
   ready: "Ready",
   fallback: "No AI",
 };
 
-export function stateBadge(state) {
+// A pending handoff whose fields have begun to arrive is "writing".
+export function stateBadge(handoff) {
+  const state = handoff.state === "pending" && handoff.writing ? "writing" : handoff.state;
   return el("span", {
     class: `badge badge-${state}`,
     text: STATE_LABELS[state] || state,
@@ -165,7 +168,8 @@ export function ticketLabel(escalation) {
 }
 
 const EVENTS = [
-  "escalation.created", "escalation.claimed", "handoff.pending", "handoff.ready", "handoff.fallback",
+  "escalation.created", "escalation.claimed", "handoff.pending", "handoff.writing", "handoff.ready",
+  "handoff.fallback", "handoff.stale",
 ];
 
 // The live stream. onOpen runs on every (re)connection: the caller re-reads what it shows, so

@@ -1,4 +1,5 @@
-// The handoff screen: cause, facts, steps, prose; live from pending to ready; the Conclude area.
+// The handoff screen: what was tried first, then cause, facts, steps, prose; filled live as the
+// model writes them; stale when the ticket changed since; the Conclude area.
 import {
   api, clear, copyText, el, formatAge, openStream, serverNow, show, showPendingToast, stateBadge,
   ticketLabel, toast, viewer,
@@ -48,6 +49,24 @@ function paragraphs(node, text) {
 
 // --- loading and the pending placeholder ------------------------------------------------------
 
+// Live events come several a second while the model writes: one read at a time, and one more
+// if anything arrived during it.
+let loading = null;
+let reloadAgain = false;
+function reload() {
+  if (loading) {
+    reloadAgain = true;
+    return;
+  }
+  loading = load().finally(() => {
+    loading = null;
+    if (reloadAgain) {
+      reloadAgain = false;
+      reload();
+    }
+  });
+}
+
 async function load() {
   try {
     const view = await api(`/api/v1/escalations/${id}`);
@@ -68,12 +87,13 @@ function stopTimers() {
 
 function schedulePoll() {
   clearTimeout(pollTimer);
-  pollTimer = setTimeout(load, late ? LATE_POLL_MS : POLL_MS);
+  pollTimer = setTimeout(reload, late ? LATE_POLL_MS : POLL_MS);
 }
 
 function tick() {
   const elapsed = Math.max(0, Math.floor((serverNow() - pendingSince) / 1000));
   $("pending-elapsed").textContent = String(elapsed);
+  $("writing-elapsed").textContent = String(elapsed);
   if (!late && elapsed > deadlineSeconds + LATE_MARGIN_SECONDS) {
     // The placeholder never outlives the deadline: ask the server and show what it says.
     late = true;
@@ -83,11 +103,15 @@ function tick() {
   }
 }
 
-function renderPending(handoff) {
+function trackPending(handoff) {
   const started = Date.parse(handoff.started_at || escalation.received_at);
   if (pendingSince === null || (!Number.isNaN(started) && started > pendingSince)) {
     pendingSince = Number.isNaN(started) ? serverNow() : started;
   }
+}
+
+function renderPending(handoff) {
+  trackPending(handoff);
   show($("fields"), false);
   if (!late && serverNow() - pendingSince > (deadlineSeconds + LATE_MARGIN_SECONDS) * 1000) {
     late = true;
@@ -114,6 +138,18 @@ function renderPending(handoff) {
   schedulePoll();
 }
 
+// The model is writing: the fields it has finished show at once, the others say they are coming.
+function renderWriting(handoff) {
+  trackPending(handoff);
+  show($("pending"), false);
+  show($("late"), false);
+  show($("writing"), true);
+  if (!tickTimer) tickTimer = setInterval(tick, 1000);
+  tick();
+  renderFields(handoff, { writing: true });
+  schedulePoll();
+}
+
 // --- the header and the claim -----------------------------------------------------------------
 
 function renderHead() {
@@ -124,7 +160,7 @@ function renderHead() {
   meta.append(
     el("span", { text: `Escalated by ${escalation.escalated_by || "someone"}` }),
     el("span", { text: `${formatAge(Date.parse(escalation.received_at))} ago` }),
-    stateBadge(escalation.handoff.state),
+    stateBadge(escalation.handoff),
   );
   if (escalation.ticket.url && /^https?:\/\//.test(escalation.ticket.url)) {
     meta.append(el("a", {
@@ -184,29 +220,85 @@ function recordAction(kind, detail) {
     .catch((error) => toast(`Not recorded: ${error.message}`, "error"));
 }
 
-function renderFields(handoff) {
-  stopTimers();
+function empty(value) {
+  return Array.isArray(value) ? value.length === 0 : !value;
+}
+
+// A field's card says whether it is written, still coming, or what an unfinished AI run left.
+function mark(section, state) {
+  section.dataset.state = state;
+  const heading = section.querySelector("h2");
+  const tag = heading.querySelector(".tag-unfinished");
+  if (tag) tag.remove();
+  if (state === "unfinished") heading.append(" ", el("span", { class: "badge tag-unfinished", text: "unfinished" }));
+}
+
+function renderStale(handoff, writing) {
+  const count = writing ? 0 : handoff.new_notes || 0;
+  show($("stale"), count > 0);
+  if (!count) return;
+  $("stale-count").textContent = `${count} new ${count === 1 ? "note" : "notes"} since this handoff`;
+  const mayRegenerate = viewer.senior && !readOnly();
+  $("stale-hint").textContent = mayRegenerate
+    ? "Regenerate it to include them (one new AI call)."
+    : "A senior can regenerate it to include them.";
+  show($("regenerate-stale"), mayRegenerate);
+}
+
+function renderTried(items) {
+  const list = $("tried");
+  clear(list);
+  for (const item of items || []) {
+    list.append(el("li", {}, [
+      el("span", { class: "tried-action", text: item.action }),
+      item.result ? el("span", { class: "tried-result", text: item.result }) : null,
+    ]));
+  }
+}
+
+function renderFields(handoff, { writing = false } = {}) {
+  if (!writing) {
+    stopTimers();
+    show($("writing"), false);
+  }
   show($("pending"), false);
   show($("late"), false);
   const fallback = handoff.state === "fallback";
+  // After an AI run that stopped partway, what it had written stays on screen, marked.
+  const unfinished = (fallback && handoff.unfinished) || {};
+  const shown = { ...handoff, ...unfinished };
   show($("fallback-note"), fallback);
+  show($("unfinished-note"), Object.keys(unfinished).length > 0);
   $("fallback-reason").textContent = fallback && handoff.failure_reason ? `(Reason: ${handoff.failure_reason}.)` : "";
   show($("regenerate"), fallback && viewer.senior && !readOnly());
+  renderStale(handoff, writing);
+  for (const section of root.querySelectorAll("[data-field]")) {
+    const name = section.dataset.field;
+    mark(section, name in unfinished ? "unfinished" : writing && empty(shown[name]) ? "waiting" : "written");
+  }
+
+  renderTried(shown.tried);
+  const questions = $("open-questions");
+  clear(questions);
+  for (const question of shown.open_questions || []) questions.append(el("li", { text: question }));
+  // Handoffs written before these two fields existed have neither: their cards stay hidden.
+  show(root.querySelector('[data-field="tried"]'), writing || !empty(shown.tried));
+  show(root.querySelector('[data-field="open_questions"]'), writing || !empty(shown.open_questions));
 
   const confidence = $("confidence");
-  confidence.textContent = handoff.confidence ? `${handoff.confidence} confidence` : "";
-  confidence.className = `badge conf-${handoff.confidence || "none"}`;
-  $("likely-cause").textContent = handoff.likely_cause || "Not known.";
+  confidence.textContent = shown.confidence ? `${shown.confidence} confidence` : "";
+  confidence.className = `badge conf-${shown.confidence || "none"}`;
+  $("likely-cause").textContent = shown.likely_cause || (writing ? "" : "Not known.");
 
   const facts = $("what-we-know");
   clear(facts);
-  for (const fact of handoff.what_we_know || []) facts.append(el("li", { text: fact }));
-  if (!facts.firstChild) facts.append(el("li", { class: "muted", text: "Nothing extracted." }));
+  for (const fact of shown.what_we_know || []) facts.append(el("li", { text: fact }));
+  if (!facts.firstChild && !writing) facts.append(el("li", { class: "muted", text: "Nothing extracted." }));
 
   const steps = $("steps");
   const used = new Set([...steps.querySelectorAll(".chip.used")].map((chip) => chip.dataset.step));
   clear(steps);
-  for (const step of handoff.suggested_steps || []) {
+  for (const step of shown.suggested_steps || []) {
     const chip = el("button", {
       class: used.has(step) ? "chip used" : "chip",
       text: step,
@@ -217,12 +309,13 @@ function renderFields(handoff) {
   }
   show($("steps-hint"), steps.childElementCount > 0);
 
-  paragraphs($("summary"), handoff.summary_prose);
+  paragraphs($("summary"), shown.summary_prose);
   const removed = escalation.redactions ? escalation.redactions.summary : "";
   $("redaction-note").textContent = removed;
   show($("redaction-note"), Boolean(removed));
+  show($("conclude"), !writing); // the variants are made from the finished handoff only
   show($("fields"), true);
-  prefetchNotes();
+  if (!writing) prefetchNotes();
 }
 
 async function useStep(chip, step) {
@@ -238,7 +331,9 @@ function render(view) {
   renderHead();
   renderClaim();
   const handoff = escalation.handoff;
-  if (handoff.state === "pending") {
+  if (handoff.state === "pending" && handoff.writing) {
+    renderWriting(handoff);
+  } else if (handoff.state === "pending") {
     renderPending(handoff);
   } else {
     late = false;
@@ -250,8 +345,7 @@ function render(view) {
   }
 }
 
-$("regenerate").addEventListener("click", async () => {
-  const button = $("regenerate");
+async function regenerate(button) {
   button.disabled = true;
   try {
     const view = await api(`/api/v1/escalations/${id}/regenerate`, { method: "POST" });
@@ -264,7 +358,11 @@ $("regenerate").addEventListener("click", async () => {
   } finally {
     button.disabled = false;
   }
-});
+}
+
+for (const button of [$("regenerate"), $("regenerate-stale")]) {
+  button.addEventListener("click", () => regenerate(button));
+}
 
 // --- Conclude: ticket notes, client update, email draft --------------------------------------
 
@@ -386,9 +484,9 @@ for (const button of document.querySelectorAll("[data-audience]")) {
 // --- live updates -------------------------------------------------------------------------------
 
 openStream({
-  onOpen: load, // (re)connected: re-read, so nothing missed while away stays stale
+  onOpen: reload, // (re)connected: re-read, so nothing missed while away stays stale
   onEvent(kind, data) {
-    if (Number(data.escalation_id) === id) load();
+    if (Number(data.escalation_id) === id) reload();
   },
 });
 

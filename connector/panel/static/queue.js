@@ -33,13 +33,17 @@ function claimText(item) {
   return item.claim.member_id === viewer.id ? "Picked up by you" : `Picked up by ${item.claim.name}`;
 }
 
+function newNotes(count) {
+  return `${count} new ${count === 1 ? "note" : "notes"}`;
+}
+
 function previewBody(item) {
   const box = el("div", { class: "preview", attrs: { id: `preview-${item.id}` } });
   if (item.reason) {
     box.append(el("p", { class: "reason", text: item.reason }));
   }
   const handoff = item.handoff || {};
-  if (handoff.state === "pending") {
+  if (handoff.state === "pending" && !handoff.likely_cause) {
     box.append(el("p", { class: "muted", text: "The handoff is being written." }));
   } else {
     const head = el("p", { class: "preview-head" }, [
@@ -47,6 +51,9 @@ function previewBody(item) {
       handoff.confidence ? el("span", { class: `badge conf-${handoff.confidence}`, text: `${handoff.confidence} confidence` }) : null,
     ]);
     box.append(head, el("p", { text: handoff.likely_cause || "Not known yet." }));
+    if (handoff.state === "pending") {
+      box.append(el("p", { class: "muted", text: "The rest of the handoff is still being written." }));
+    }
     if (handoff.state === "fallback") {
       box.append(el("p", { class: "muted", text: "The AI was unavailable; this comes from the ticket alone." }));
     }
@@ -74,7 +81,10 @@ function renderRow(item) {
       text: formatAge(item.receivedAt),
       attrs: { "data-received": item.receivedAt, title: "Waiting for" },
     }),
-    stateBadge(item.handoff.state),
+    stateBadge(item.handoff),
+    item.handoff.new_notes > 0 && item.handoff.state !== "pending"
+      ? el("span", { class: "badge badge-stale", text: newNotes(item.handoff.new_notes) })
+      : null,
     el("span", { class: item.claim ? "claim claimed" : "claim", text: claimText(item) }),
   ]);
   const dot = item.unread
@@ -280,7 +290,14 @@ openStream({
     const id = Number(data.escalation_id);
     if (!id) return;
     if (kind === "escalation.created") refreshOne(id, { arrival: true });
-    else if (items.has(id) || filter !== "open") refreshOne(id);
+    else if (kind === "handoff.writing") {
+      // A card needs the first of these ("writing"), and the one that brings the likely cause.
+      const item = items.get(id);
+      const handoff = item ? item.handoff : null;
+      if (handoff && (!handoff.writing || (!handoff.likely_cause && data.fields.includes("likely_cause")))) {
+        refreshOne(id);
+      }
+    } else if (items.has(id) || filter !== "open") refreshOne(id);
   },
 });
 
