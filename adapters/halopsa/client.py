@@ -245,9 +245,9 @@ class HaloClient:
             "scope": self.scope,
         }
         params = {"tenant": server.tenant} if server.tenant else None
-        try:
+        try:  # not retried: a wrong tenant answers 500, which no retry mends
             response = self._send(
-                "POST", server.token_url, params=params, data=form, idempotent=True
+                "POST", server.token_url, params=params, data=form, idempotent=False
             )
         except AdapterError as exc:
             raise self._token_refused(exc, server) from exc
