@@ -91,6 +91,10 @@ class TicketEvent:
     title: str = ""
     actor: str = ""  # PSA identifier of the member who made the change
     ticket_number: str = ""
+    # What an unsigned delivery said the status became, when the adapter read `status` back from
+    # the PSA: it can only keep a delivery from counting as an escalation (the ticket may have
+    # left the status and come back since: that arrives as its own delivery).
+    reported_status: str = ""
 
 
 @dataclass(frozen=True)

@@ -154,9 +154,9 @@ class HaloClient:
     def _send(
         self, method: str, url: str, *, idempotent: bool, patient: bool = True, **kw: Any
     ) -> requests.Response:
-        """One request; 429 waits once (Retry-After, else 30 s) when `patient`, and reads (and
+        """One request; when `patient`, a 429 waits once (Retry-After, else 30 s) and reads (and
         other idempotent calls) are retried after 5xx and timeouts. A webhook is answered
-        without waiting: it is not patient."""
+        without waiting (not patient): the PSA delivers it again."""
         attempts = max(1, self.options.max_attempts)
         waited = False
         for attempt in range(1, attempts + 1):
@@ -180,7 +180,7 @@ class HaloClient:
                     vendor_code=exc.vendor_code,
                 ) from exc
             except Unavailable:
-                if not idempotent or attempt == attempts:
+                if not (idempotent and patient) or attempt == attempts:
                     raise
                 self.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
@@ -315,8 +315,8 @@ class HaloClient:
                 "(is Halo URL the address of your Halo?)"
             ) from exc
 
-    def _object(self, path: str, **params: Any) -> dict[str, Any]:
-        body = self._json(self._call("GET", path, params=params or None))
+    def _object(self, path: str, *, patient: bool = True, **params: Any) -> dict[str, Any]:
+        body = self._json(self._call("GET", path, params=params or None, patient=patient))
         if not isinstance(body, dict):
             raise AdapterError(f"halopsa answered {path} with {type(body).__name__}")
         return body

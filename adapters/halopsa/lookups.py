@@ -86,8 +86,10 @@ class HaloLookups(HaloClient):
                     return known.id
         raise NotFound(f"Halo has no ticket status {status!r}")
 
-    def _api_agent_id(self) -> int | None:
+    def _api_agent_id(self, *, patient: bool = True) -> int | None:
         """The agent the token acts as (the application's "agent to log in as")."""
         return self._kept(
-            "api_agent", KEEP_SECONDS, lambda: int_or_none(self._object("/Agent/me").get("id"))
+            "api_agent",
+            KEEP_SECONDS,
+            lambda: int_or_none(self._object("/Agent/me", patient=patient).get("id")),
         )

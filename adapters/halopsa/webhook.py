@@ -4,6 +4,9 @@ Halo's outbound webhooks are not signed; they authenticate with Basic auth (or a
 issues each tenant a random password (installed with the webhook, stored encrypted) and checks
 it in constant time. Because the body is not signed, only the delivery id, the event and the
 ticket it names are taken from it: the status comes from the ticket, read again through the API.
+The status the payload reports goes along only as `reported_status`, which can keep a delivery
+from counting as an escalation but never make one (a late "left the status" delivery, read
+back after the ticket came back, must not swallow the escalation that follows it).
 """
 
 from __future__ import annotations
@@ -93,10 +96,8 @@ class HaloWebhooks(HaloLookups):
         actor = int_or_none(p.get("agent_id"))
         if actor is not None and actor == self._own_agent():
             return Ignored("the change was made by Baton's own API agent", delivery_key)
-        try:  # a webhook is answered at once: no waiting out a rate limit here
-            ticket = lower_keys(
-                self._json(self._call("GET", f"/Tickets/{ticket_id}", patient=False))
-            )
+        try:  # a webhook is answered at once: no waiting out a rate limit or an outage here
+            ticket = lower_keys(self._object(f"/Tickets/{ticket_id}", patient=False))
         except NotFound:
             return Ignored(
                 f"ticket {ticket_id} is not visible through the API (deleted, or outside the "
@@ -108,6 +109,7 @@ class HaloWebhooks(HaloLookups):
             return Ignored(f"ticket {ticket_id} is deleted", delivery_key)
         if status is None:
             return Ignored(f"ticket {ticket_id} has no status", delivery_key)
+        reported = self._status_reported(p)
         return TicketEvent(
             ticket_id=str(ticket_id),
             delivery_key=delivery_key,
@@ -115,6 +117,7 @@ class HaloWebhooks(HaloLookups):
             title=str(ticket.get("summary") or ""),
             actor=str(actor) if actor is not None else "",
             ticket_number=str(ticket_id),
+            reported_status="" if reported is None else str(reported),
         )
 
     @staticmethod
@@ -135,8 +138,20 @@ class HaloWebhooks(HaloLookups):
                 return found
         return None
 
+    @staticmethod
+    def _status_reported(p: dict[str, Any]) -> int | None:
+        """The status the payload says the ticket moved to (small and full objects carry it;
+        an event-only payload does not)."""
+        wrapped = [lower_keys(p.get(w)) for w in WRAPPERS if isinstance(p.get(w), dict)]
+        for scope in (p, *wrapped):
+            for name in ("status_id", "new_status"):
+                found = int_or_none(scope.get(name))
+                if found is not None:
+                    return found
+        return None
+
     def _own_agent(self) -> int | None:
         try:
-            return self._api_agent_id()
+            return self._api_agent_id(patient=False)
         except AdapterError:  # an agent list out of reach must not lose an escalation
             return None

@@ -530,10 +530,11 @@ def test_the_status_comes_from_the_ticket_not_the_payload(rsps: Any, adapter: Ha
     assert event == TicketEvent(
         ticket_id="4242",
         delivery_key="8e25bc7b-5c1f-4a3a-9d0e-2b6f1c7e9a01",  # the delivery's GUID: dedupe key
-        status="21",  # the payload said 9 (Closed); the API says Escalated
+        status="21",  # the API says Escalated now
         title="Outlook prompts for password every 10 minutes - Dana Whitfield",
         actor="5",
         ticket_number="4242",
+        reported_status="9",  # the payload said Closed: it can only stop this escalating
     )
 
 
@@ -543,7 +544,8 @@ def test_an_event_only_payload_names_the_ticket_by_object_id(
     signed_in(rsps)
     rsps.get(f"{API}/Tickets/4242", json=load("ticket.json"))
     event = adapter.parse_webhook(delivery(raw("webhook_event_only.json")))
-    assert isinstance(event, TicketEvent) and (event.ticket_id, event.actor) == ("4242", "")
+    assert isinstance(event, TicketEvent)
+    assert (event.ticket_id, event.actor, event.reported_status) == ("4242", "", "")
 
 
 def test_another_objects_event_is_ignored_without_reading_a_ticket(
@@ -574,7 +576,7 @@ def test_a_ticket_the_api_cannot_see_is_ignored(rsps: Any, adapter: HaloAdapter)
     assert isinstance(event, Ignored) and "not visible through the API" in event.reason
 
 
-def test_a_webhook_does_not_wait_out_a_rate_limit(
+def test_a_webhook_waits_out_neither_a_rate_limit_nor_a_server_error(
     rsps: Any, adapter: HaloAdapter, waits: list
 ) -> None:
     signed_in(rsps)
@@ -582,7 +584,11 @@ def test_a_webhook_does_not_wait_out_a_rate_limit(
     rsps.get(f"{API}/Tickets/4242", status=429, json=load("error_rate_limited.json"))
     with pytest.raises(RateLimited):
         adapter.parse_webhook(delivery(raw("webhook_status_changed.json")))
+    rsps.replace(responses.GET, f"{API}/Tickets/4242", status=502, body="Bad gateway")
+    with pytest.raises(Unavailable):
+        adapter.parse_webhook(delivery(raw("webhook_status_changed.json")))
     assert waits == []  # answered at once (503): Halo delivers again, nothing was recorded
+    assert len(api_calls(rsps, "/Tickets/4242")) == 2
 
 
 @pytest.mark.parametrize(

@@ -258,6 +258,7 @@ def test_status_change_fires_a_basic_auth_webhook_the_adapter_accepts(
         title=store.ticket(104512).summary,
         actor=str(kpatel.id),
         ticket_number="104512",
+        reported_status=ESCALATED,
     )
     with pytest.raises(WebhookRejected, match="wrong webhook user or password"):
         with_password(server, "not-the-password-00").verify_webhook(request)
@@ -274,6 +275,7 @@ def test_a_replayed_delivery_reads_the_ticket_as_it_is_now(
     receiver.wait(2)
     event = with_password(server, password).parse_webhook(delivery(received))
     assert isinstance(event, TicketEvent) and event.status == str(STATUS_IDS["Resolved"])
+    assert event.reported_status == ESCALATED  # what it said then; the API says what is now
 
 
 def test_batons_own_changes_are_ignored_and_notes_do_not_call_back(
