@@ -9,7 +9,13 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from adapters.base import Ignored, MalformedWebhook, WebhookRejected, WebhookRequest
+from adapters.base import (
+    AdapterError,
+    Ignored,
+    MalformedWebhook,
+    WebhookRejected,
+    WebhookRequest,
+)
 from connector import escalations
 from connector import tenants as tenant_ops
 from connector.app import MAX_BODY_BYTES
@@ -113,6 +119,8 @@ def _receive(vendor: str, slug: str):
         return _refuse(tenant, slug, vendor, 401, "invalid_signature", str(exc))
     except MalformedWebhook as exc:
         return _refuse(tenant, slug, vendor, 400, "malformed_body", str(exc))
+    except AdapterError as exc:  # a PSA whose deliveries are re-read could not be asked now
+        return _refuse(tenant, slug, vendor, 503, "psa_unavailable", str(exc))
 
     if isinstance(event, Ignored):
         if event.recheck_webhook:
