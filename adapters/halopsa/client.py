@@ -211,8 +211,8 @@ class HaloClient:
         except (NotFound, PermissionDenied, ValueError):
             info = {}
         except AdapterError as exc:
-            if isinstance(exc, Unavailable) and exc.status is None:
-                raise  # unreachable: nothing else would work either
+            if isinstance(exc, RateLimited) or (isinstance(exc, Unavailable) and not exc.status):
+                raise  # limited or unreachable: a guessed server would not help
             info = {}
         auth_url = str(info.get("auth_url") or "").strip().rstrip("/") or f"{self.site}/auth"
         scheme, host, _port = origin(auth_url)
