@@ -15,6 +15,7 @@ from adapters.base import AdapterOptions, PSAAdapter, PSAVendor
 VENDOR_PACKAGES = (
     "adapters.connectwise",
     "adapters.autotask",
+    "adapters.halopsa",
     "adapters.sandbox",  # a real vendor's adapter aimed at the simulated PSA, in its dialect
 )
 

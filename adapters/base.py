@@ -91,6 +91,10 @@ class TicketEvent:
     title: str = ""
     actor: str = ""  # PSA identifier of the member who made the change
     ticket_number: str = ""
+    # What an unsigned delivery said the status became, when the adapter read `status` back from
+    # the PSA: it can only keep a delivery from counting as an escalation (the ticket may have
+    # left the status and come back since: that arrives as its own delivery).
+    reported_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,9 @@ class WebhookInstallation:
     active: bool
     created: bool  # False when an existing registration was found (and repaired)
     secret: str | None = None  # a webhook secret the PSA issued or Baton generated; store encrypted
+    # What the admin must still do by hand in the PSA after this install (its API cannot, or
+    # may not, do it), with the values to paste: a credential issued just now is shown this once.
+    manual: PanelSetup | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,8 @@ class PSAAdapter(Protocol):
 
 
 class ProvesMembers(Protocol):
-    """The adapter of a vendor whose panel identity is a frame message also does this."""
+    """The adapter of a vendor whose panel identity is a frame message or a signed URL also
+    does this."""
 
     def verify_member(self, member_id: str, proof: str, context: str = "") -> str:
         """The member's PSA id if the PSA accepts the proof; AuthenticationFailed if not."""
@@ -258,7 +266,8 @@ class PanelStep:
 
 @dataclass(frozen=True)
 class PanelSetup:
-    """How an admin puts the panel on the PSA's ticket screen, in the PSA's own words."""
+    """Steps an admin follows in the PSA, in its own words: putting the panel on the ticket
+    screen, or setting up a webhook by hand."""
 
     steps: tuple[PanelStep, ...]
     note: str
@@ -271,11 +280,13 @@ class PanelIdentity:
     "sign_in_link": the PSA vouches for nobody; each member signs in with a link once.
     "frame_message": the panel asks its parent frame (postMessage) for the member's id and a
     proof, and the server has the adapter's `verify_member` check the proof with the PSA.
+    "signed_url": the PSA puts the member's id and a proof in the panel's own URL (query
+    parameters); the server has `verify_member` check it. Without them: a sign-in link.
     """
 
-    method: Literal["sign_in_link", "frame_message"]
+    method: Literal["sign_in_link", "frame_message", "signed_url"]
     request: str = ""  # the question the panel posts to its parent frame
-    member_fields: tuple[str, ...] = ()  # where the reply's data carries the member id
+    member_fields: tuple[str, ...] = ()  # where the reply's data (or the URL) has the member id
     proof_field: str = ""
     context_field: str = ""
     # Parent origins that may answer (regular expressions, as JavaScript reads them), besides
@@ -300,5 +311,13 @@ class PSAVendor:
     frame_origins: Callable[[Mapping[str, str]], list[str]]  # the PSA's screens, from the settings
     identity: PanelIdentity
     sandbox: Callable[[], SandboxDialect] | None = None  # the sandbox PSA's dialect of this vendor
+    # The PSA's own request limits, declared for the shared limiter (issue 19) to enforce across
+    # every worker: windows in the `limits` library's notation ("300/5 minutes"), and how many
+    # requests may be in flight at once.
+    request_windows: tuple[str, ...] = ()
+    max_concurrent_requests: int | None = None
+    # (Baton's callback URL) -> the webhook steps done by hand in the PSA, for a vendor whose
+    # install leaves some (no credential in them: install_webhook shows a new one once).
+    webhook_setup: Callable[[str], PanelSetup] | None = None
     # A vendor that speaks another's dialect (the sandbox) names it from the settings.
     speaks: Callable[[Mapping[str, str]], PSAVendor] | None = None

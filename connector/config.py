@@ -63,6 +63,7 @@ class Settings:
     prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     run_embedded_worker: bool = True
     sandbox: bool = False  # mount the sandbox PSA and seed a sandbox tenant (embedded demo)
+    sandbox_dialect: str = ""  # the PSA the sandbox speaks; empty keeps the tenant's choice
     # How long past the AI deadline a pending handoff may wait for its job (PSA reads included)
     # before the sweeper finishes it with the fallback.
     sweep_grace_seconds: float = 30.0
@@ -219,6 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ),
         run_embedded_worker=_bool(env, "CONNECTOR_EMBEDDED_WORKER", default=True),
         sandbox=_bool(env, "CONNECTOR_SANDBOX", default=embedded),
+        sandbox_dialect=env.get("CONNECTOR_SANDBOX_DIALECT", "").strip().lower(),
         sweep_grace_seconds=_float(env, "CONNECTOR_SWEEP_GRACE_SECONDS", 30.0, minimum=0.0),
         webhook_rate_limit=_rate(env, "CONNECTOR_WEBHOOK_RATE_LIMIT", "1200/minute"),
         api_rate_limit=_rate(env, "CONNECTOR_API_RATE_LIMIT", "600/minute"),

@@ -73,13 +73,22 @@ def mount_sandbox(app: Flask) -> None:
 
 def seed_sandbox_tenant(app: Flask, public_base: str) -> Tenant:
     """Create the sandbox tenant and its members once; keep member tokens under instance/.
-    The connection names no dialect: the sandbox speaks its first one."""
+    The sandbox speaks CONNECTOR_SANDBOX_DIALECT, else the dialect chosen in the console, else
+    its first one; its "Escalated" (named as that dialect's webhooks name it) is the trigger."""
+    from adapters.sandbox import escalated_status
+
     tenant = session.scalar(select(Tenant).where(Tenant.slug == SANDBOX_SLUG))
     if tenant is None:
         tenant = tenant_ops.create_tenant(
             SANDBOX_SLUG, "Sandbox MSP", adapters.vendor("sandbox").key, ["Escalated"], "en"
         )
-    tenant_ops.set_connection(tenant, {"site": public_base})
+    chosen = app.extensions["baton"].settings.sandbox_dialect
+    dialect = chosen or tenant_ops.connection_settings(tenant).get("dialect", "")
+    connection = {"site": public_base, **({"dialect": dialect} if dialect else {})}
+    tenant_ops.set_connection(tenant, connection)
+    # The store starts afresh: nothing is served yet to read its statuses from.
+    tenant.escalation_statuses = [escalated_status(connection)]
+    session.commit()
     tokens_path = app.extensions["baton"].settings.instance_path / "sandbox-members.json"
     tokens: dict[str, str] = json.loads(tokens_path.read_text()) if tokens_path.exists() else {}
     for psa_id, name, email, role in SANDBOX_MEMBERS:

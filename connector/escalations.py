@@ -82,7 +82,9 @@ def record(
     if existing is not None:
         return Recorded(existing, created=False)
     _ensure_ticket_state(tenant, event.ticket_id)
-    escalating = is_escalation_status(tenant, event.status)
+    escalating = is_escalation_status(tenant, event.status) and (
+        not event.reported_status or is_escalation_status(tenant, event.reported_status)
+    )
     # One conditional UPDATE decides "entering": of two concurrent deliveries, one flips it.
     flipped: int = session.execute(  # type: ignore[attr-defined]
         update(TicketState)

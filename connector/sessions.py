@@ -5,9 +5,9 @@ SameSite=None to reach the iframe, so a browser sends it on cross-site requests 
 cookie-authenticated state-changing request carries the token in `X-Baton-CSRF`. Bearer-token
 callers are not browsers riding on ambient cookies and need no such header.
 
-Two ways in: the PSA vouches for the member (a proof its frame hands the panel, checked with
-the PSA server-side, where the vendor's identity method allows it), or a signed, expiring,
-once-only sign-in link that an admin hands out.
+Two ways in: the PSA vouches for the member (a proof its frame hands the panel, or puts in the
+panel's URL, checked server-side where the vendor's identity method allows it), or a signed,
+expiring, once-only sign-in link that an admin hands out.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def verify_psa_member(tenant: Tenant, member_id: str, proof: str, context: str) 
     400 when the vendor has no verifiable identity, 401 when the PSA says no, 403 when Baton does
     not know the member, 502 when the PSA cannot answer.
     """
-    if tenant_ops.psa_vendor(tenant).identity.method != "frame_message":
+    if tenant_ops.psa_vendor(tenant).identity.method == "sign_in_link":
         raise APIError(
             400,
             "no_panel_identity",

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import adapters
-from adapters.base import AdapterError, AdapterOptions, PSAAdapter, PSAVendor
+from adapters.base import AdapterError, AdapterOptions, PanelSetup, PSAAdapter, PSAVendor
 from connector.db import session
 from connector.errors import APIError
 from connector.logs import step
@@ -189,7 +189,8 @@ def webhook_url(tenant: Tenant) -> str:
 
 
 def install_webhook(tenant: Tenant) -> dict[str, Any]:
-    """Register Baton's webhook on the PSA; a secret the PSA needs is kept encrypted."""
+    """Register Baton's webhook on the PSA; a secret the PSA needs is kept encrypted. What the
+    PSA's API could not do is left as steps for the admin."""
     psa = adapter(tenant)
     try:
         if psa.status_by == "id":
@@ -207,7 +208,25 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
         stored["webhook_secret"] = result.secret
         connection.secrets_encrypted = secret_box().encrypt_json(stored)
     session.commit()
-    return {"id": result.id, "url": result.url, "active": result.active, "created": result.created}
+    return {
+        "id": result.id,
+        "url": result.url,
+        "active": result.active,
+        "created": result.created,
+        # What is left to the admin, with the values to paste (a new credential, this once).
+        "manual_steps": setup_steps(result.manual),
+        "manual_note": result.manual.note if result.manual else "",
+    }
+
+
+def setup_steps(setup: PanelSetup | None) -> list[dict[str, Any]]:
+    """Steps in the PSA with the values to paste, as the APIs and the CLI answer them."""
+    if setup is None:
+        return []
+    return [
+        {"text": step.text, "values": [{"label": k, "value": v} for k, v in step.values]}
+        for step in setup.steps
+    ]
 
 
 # --- the escalation trigger ----------------------------------------------------------------

@@ -127,6 +127,8 @@ def _receive(vendor: str, slug: str):
         return _refuse(tenant, slug, vendor, 401, "invalid_signature", str(exc))
     except MalformedWebhook as exc:
         return _refuse(tenant, slug, vendor, 400, "malformed_body", str(exc))
+    except AdapterError as exc:  # a PSA whose deliveries are re-read could not be asked now
+        return _refuse(tenant, slug, vendor, 503, "psa_unavailable", str(exc), outcome="failed")
 
     if isinstance(event, Ignored):
         if event.recheck_webhook:
@@ -138,7 +140,7 @@ def _receive(vendor: str, slug: str):
         tenant_ops.resolve_for_delivery(tenant, psa, event.status)
     except AdapterError as exc:  # the PSA sends again; until then nothing is decided
         message = f"the trigger's status names could not be resolved: {exc}"
-        return _refuse(tenant, slug, vendor, 503, "psa_unreachable", message, outcome="failed")
+        return _refuse(tenant, slug, vendor, 503, "psa_unavailable", message, outcome="failed")
     recorded = escalations.record(tenant, event)
     if recorded.escalation is None:
         _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.autotask.adapter import AutotaskAdapter
+from adapters.autotask.errors import THREADS_PER_ENDPOINT
 from adapters.autotask.panel import IDENTITY, frame_origins, panel_setup
 from adapters.base import PSAVendor
 from adapters.fields import SettingField
@@ -61,4 +62,8 @@ VENDOR = PSAVendor(
     frame_origins=frame_origins,
     identity=IDENTITY,
     sandbox=sandbox_dialect,
+    # Per Autotask database, shared with every other integration; and 3 threads per endpoint
+    # (the client also keeps that one per endpoint itself).
+    request_windows=("10000/hour",),
+    max_concurrent_requests=THREADS_PER_ENDPOINT,
 )

@@ -58,4 +58,6 @@ VENDOR = PSAVendor(
     frame_origins=frame_origins,
     identity=IDENTITY,
     sandbox=sandbox_dialect,
+    # ConnectWise publishes no request limit: its cloud front end answers 429 with Retry-After.
+    request_windows=(),
 )

@@ -7,13 +7,14 @@ talks to it exactly as to a real site. As a vendor ("sandbox") it is that adapte
 
 from adapters.sandbox.server import SandboxServer, sandbox_wsgi_app, serve_sandbox
 from adapters.sandbox.store import SandboxStore
-from adapters.sandbox.vendor import VENDOR, connect, register_webhook
+from adapters.sandbox.vendor import VENDOR, connect, escalated_status, register_webhook
 
 __all__ = [
     "VENDOR",
     "SandboxServer",
     "SandboxStore",
     "connect",
+    "escalated_status",
     "register_webhook",
     "sandbox_wsgi_app",
     "serve_sandbox",

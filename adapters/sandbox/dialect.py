@@ -25,3 +25,6 @@ class SandboxDialect:
     register_webhook: Callable[[SandboxStore, str], str | None]
     # (the dialect's site URL) -> how to connect to it by hand, for the standalone server.
     describe: Callable[[str], list[str]]
+    # The store's "Escalated" as this dialect's webhooks name it (a name, or a status id): the
+    # embedded demo's trigger, set before anything is served to look it up.
+    escalated_status: str

@@ -58,6 +58,11 @@ def register_webhook(store: SandboxStore, settings: Mapping[str, str], url: str)
     return sandbox_of(dialect_of(settings)).register_webhook(store, url)
 
 
+def escalated_status(settings: Mapping[str, str]) -> str:
+    """The sandbox's "Escalated" as the connection's dialect names it: the demo's trigger."""
+    return sandbox_of(dialect_of(settings)).escalated_status
+
+
 def speaks(settings: Mapping[str, str]) -> PSAVendor:
     spoken = dialect_of(settings)
 

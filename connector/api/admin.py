@@ -128,11 +128,26 @@ class MemberCreatedSchema(Schema):
     token = fields.String(metadata={"description": "shown once; stored hashed"})
 
 
+class PanelValueSchema(Schema):
+    label = fields.String()
+    value = fields.String()
+
+
+class PanelStepSchema(Schema):
+    text = fields.String()
+    values = fields.List(fields.Nested(PanelValueSchema))
+
+
 class WebhookInstallSchema(Schema):
     id = fields.String()
     url = fields.String()
     active = fields.Boolean()
     created = fields.Boolean()
+    manual_steps = fields.List(
+        fields.Nested(PanelStepSchema),
+        metadata={"description": "what to do by hand in the PSA; a new credential shows once"},
+    )
+    manual_note = fields.String()
 
 
 class RedactionPatternCreateSchema(Schema):

@@ -24,6 +24,7 @@ from connector.api.admin import (
     ConnectionSchema,
     ConnectionStateSchema,
     MemberCreateSchema,
+    PanelStepSchema,
     RedactionPatternCreateSchema,
     RedactionPatternSchema,
     RedactionTriedSchema,
@@ -111,16 +112,6 @@ class TriggerViewSchema(Schema):
     )
 
 
-class PanelValueSchema(Schema):
-    label = fields.String()
-    value = fields.String()
-
-
-class PanelStepSchema(Schema):
-    text = fields.String()
-    values = fields.List(fields.Nested(PanelValueSchema))
-
-
 class WebhookViewSchema(Schema):
     installed = fields.Boolean()
     active = fields.Boolean()
@@ -135,6 +126,11 @@ class WebhookViewSchema(Schema):
     )
     panel_steps = fields.List(fields.Nested(PanelStepSchema))
     panel_note = fields.String()
+    webhook_steps = fields.List(
+        fields.Nested(PanelStepSchema),
+        metadata={"description": "the webhook set up by hand in the PSA, where its API cannot"},
+    )
+    webhook_note = fields.String()
 
 
 class MemberViewSchema(Schema):
@@ -283,10 +279,6 @@ def _picked(options: list[dict[str, Any]], value: str, value_is: str) -> dict[st
     return None
 
 
-def _step(text: str, *values: tuple[str, str]) -> dict[str, Any]:
-    return {"text": text, "values": [{"label": label, "value": value} for label, value in values]}
-
-
 def panel_setup(tenant: Tenant) -> tuple[str, list[dict[str, Any]], str]:
     """The steps (and the values to paste) that put the panel on the PSA's ticket screen."""
     public_url = current_app.extensions["baton"].settings.public_url
@@ -294,13 +286,27 @@ def panel_setup(tenant: Tenant) -> tuple[str, list[dict[str, Any]], str]:
     setup = psa.panel_setup(
         f"{public_url}/panel/?tenant={tenant.slug}", origin_of(public_url) or public_url
     )
-    steps = [_step(step.text, *step.values) for step in setup.steps]
-    return psa.key, steps, setup.note
+    return psa.key, tenant_ops.setup_steps(setup), setup.note
 
 
-def webhook_view(tenant: Tenant, created: bool | None = None) -> dict[str, Any]:
+def webhook_steps(tenant: Tenant, install: dict[str, Any] | None) -> tuple[list[Any], str]:
+    """What an install just left to do by hand; else the vendor's own steps, without the
+    credential (it was shown once, when it was issued)."""
+    if install and install["manual_steps"]:
+        return install["manual_steps"], install["manual_note"]
+    setup = tenant_ops.psa_vendor(tenant).webhook_setup
+    if setup is None:
+        return [], ""
+    by_hand = setup(tenant_ops.webhook_url(tenant))
+    return tenant_ops.setup_steps(by_hand), by_hand.note
+
+
+def webhook_view(tenant: Tenant, install: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The webhook's state and the steps left in the PSA; after an install (`install`, what
+    it answered) also whether it was created."""
     connection = tenant.connection
     vendor, steps, note = panel_setup(tenant)
+    by_hand, by_hand_note = webhook_steps(tenant, install)
     view: dict[str, Any] = {
         "installed": bool(connection and connection.webhook_id),
         "active": bool(connection and connection.webhook_active),
@@ -310,9 +316,11 @@ def webhook_view(tenant: Tenant, created: bool | None = None) -> dict[str, Any]:
         "panel_vendor": vendor,
         "panel_steps": steps,
         "panel_note": note,
+        "webhook_steps": by_hand,
+        "webhook_note": by_hand_note,
     }
-    if created is not None:
-        view["created"] = created
+    if install is not None:
+        view["created"] = bool(install["created"])
     return view
 
 
@@ -461,8 +469,7 @@ class TenantWebhookInstall(MethodView):
         """Install Baton's webhook on the PSA: finds and repairs an existing one (idempotent)"""
         tenant = _admin().tenant
         _psa(tenant)  # a connection that cannot even build an adapter is a 409, not a 500
-        result = tenant_ops.install_webhook(tenant)
-        return webhook_view(tenant, created=bool(result["created"]))
+        return webhook_view(tenant, install=tenant_ops.install_webhook(tenant))
 
 
 @blp.route("/members")

@@ -750,7 +750,7 @@ def test_registry_builds_the_connectwise_adapter() -> None:
     built = adapter_for("connectwise", SETTINGS, AdapterOptions())
     assert isinstance(built, ConnectWiseAdapter) and built.vendor == "connectwise"
     with pytest.raises(ValueError, match="unknown PSA vendor"):
-        adapter_for("halopsa", SETTINGS, AdapterOptions())
+        adapter_for("nosuchpsa", SETTINGS, AdapterOptions())
 
 
 def test_missing_settings_are_named() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from limits import parse
+
 from adapters import VENDOR_PACKAGES, adapter_for, speaking, vendor, vendors
 from adapters.base import AdapterOptions
 from adapters.sandbox.server import SandboxServer
@@ -37,7 +39,7 @@ def test_connector_names_no_vendor() -> None:
 
 
 def test_each_vendor_is_its_own_package_registered_once() -> None:
-    assert list(vendors()) == ["connectwise", "autotask", "sandbox"]
+    assert list(vendors()) == ["connectwise", "autotask", "halopsa", "sandbox"]
     for name in VENDOR_PACKAGES:
         package = importlib.import_module(name)
         assert Path(package.__file__).name == "__init__.py"
@@ -54,7 +56,7 @@ def test_a_setting_means_the_same_for_every_vendor_that_has_it() -> None:
 
 def test_the_sandbox_speaks_every_vendor_with_a_dialect() -> None:
     spoken = [v.key for v in vendors().values() if v.sandbox is not None]
-    assert spoken == ["connectwise", "autotask"]
+    assert spoken == ["connectwise", "autotask", "halopsa"]
     assert vendor("sandbox").fields[0].choices == tuple(spoken)
     site = {"site": "http://127.0.0.1:5000/sandbox"}
     assert speaking("sandbox", site).key == "connectwise"  # no dialect: the first
@@ -68,3 +70,15 @@ def test_the_sandbox_speaks_every_vendor_with_a_dialect() -> None:
         for key in spoken:
             psa = adapter_for("sandbox", {"site": server.url, "dialect": key}, options)
             assert psa.vendor == key and "Escalated" in {s.name for s in psa.list_statuses()}
+
+
+def test_each_vendor_declares_its_request_limits_for_the_shared_limiter() -> None:
+    declared = {key: (v.request_windows, v.max_concurrent_requests) for key, v in vendors().items()}
+    assert declared["halopsa"] == (("300/5 minutes",), None)
+    assert declared["autotask"] == (("10000/hour",), 3)
+    assert declared["connectwise"] == ((), None)  # ConnectWise publishes none
+    for windows, _concurrent in declared.values():
+        for window in windows:  # in the notation the limiter reads
+            parsed = parse(window)
+            assert parsed.amount > 0 and parsed.get_expiry() > 0
+    assert parse("300/5 minutes").get_expiry() == 300

@@ -214,3 +214,10 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
+
+
+def shot(page: Page, section: str, name: str) -> None:
+    """One section of a page, without the passing toasts over it."""
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(section).screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")

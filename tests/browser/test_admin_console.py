@@ -21,7 +21,7 @@ from adapters.connectwise.sandbox.state import (
     SANDBOX_PUBLIC_KEY,
     connectwise_state,
 )
-from tests.browser.conftest import SCREENSHOTS, TAB, BurstWorker, wait_for
+from tests.browser.conftest import SCREENSHOTS, TAB, BurstWorker, shot, wait_for
 from tests.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -279,13 +279,6 @@ def test_a_non_admin_never_sees_the_console(browser, empty_tenant):
     )
     expect(page.locator("#connection-form")).to_have_count(0)
     context.close()
-
-
-def shot(page: Page, section: str, name: str) -> None:
-    """One section of the console, without the passing toasts over it."""
-    page.evaluate("document.getElementById('toasts').replaceChildren()")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator(section).screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
 
 
 def lambda_startswith(prefix: str):

@@ -9,6 +9,7 @@ from adapters.connectwise.sandbox.state import connectwise_state
 from adapters.sandbox import serve_sandbox
 from adapters.sandbox.store import SandboxStore
 from tests.integration.pipeline import connect_sandbox_tenant
+from tests.integration.smtp import SMTPServer
 
 
 @pytest.fixture
@@ -42,3 +43,10 @@ def baton(app_factory, live_server_factory, admin_headers, sandbox):
         },
     ).json()
     return app, live, member["token"]
+
+
+@pytest.fixture
+def smtp():
+    server = SMTPServer().start()
+    yield server
+    server.stop()

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from adapters.connectwise.sandbox.state import SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY
-from adapters.sandbox import SandboxStore
+import requests
+
+from adapters.autotask.sandbox import zone_url
+from adapters.autotask.sandbox.render import STATUS_IDS as AT_STATUS_IDS
+from adapters.autotask.sandbox.state import (
+    SANDBOX_AUTOTASK_INTEGRATION_CODE,
+    SANDBOX_AUTOTASK_SECRET,
+    SANDBOX_AUTOTASK_USERNAME,
+    sandbox_webhooks,
+)
+from adapters.connectwise.sandbox.state import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_COMPANY,
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    connectwise_state,
+)
+from adapters.halopsa.sandbox.render import STATUS_IDS as HALO_STATUS_IDS
+from adapters.halopsa.sandbox.state import (
+    SANDBOX_HALO_CLIENT_ID,
+    SANDBOX_HALO_CLIENT_SECRET,
+    SANDBOX_HALO_TAB_SECRET,
+    halo_state,
+)
+from adapters.halopsa.webhook import basic_credentials
+from adapters.sandbox import SandboxServer, SandboxStore
+from adapters.sandbox.store import Delivery
 from connector.queue import QUEUE_NAMES, AppWorker, ThreadWorker, queue
 
 
@@ -68,27 +96,116 @@ def audit_reasons(app) -> list[str]:
 
 def connect_sandbox_tenant(api, base_url: str, store: SandboxStore, server, slug: str = "acme"):
     """Over the admin API: a ConnectWise tenant on the sandbox PSA, its callback installed."""
-    created = api.post(
-        f"{base_url}/api/v1/admin/tenants",
-        json={
-            "slug": slug,
-            "name": "Acme MSP",
-            "vendor": "connectwise",
-            "escalation_statuses": ["Escalated"],
-        },
-    )
-    assert created.status_code == 201, created.text
-    connected = api.put(
-        f"{base_url}/api/v1/admin/tenants/{slug}/connection",
-        json={
+    return connect_vendor_tenant(api, base_url, server, KITS["connectwise"], slug)
+
+
+# --- one kit per PSA: what the parametrised pipeline suite needs to know of each ----------------
+
+
+@dataclass(frozen=True)
+class VendorKit:
+    key: str
+    # the sandbox dialect's connection, as an admin types it over the API
+    connection: Callable[[SandboxServer], dict[str, str]]
+    # "Escalated" as the vendor's webhooks carry it: a name, or the id it was resolved to
+    trigger_ids: dict[str, str] | None
+    registered: Callable[[SandboxStore], int]  # Baton's webhooks registered in the sandbox
+    member_id: Callable[[SandboxStore, str], str]  # how the vendor names a sandbox member
+    # a genuine delivery with its credential or signature broken, vendor by vendor
+    forgeries: Callable[[Delivery], list[tuple[bytes, dict[str, str]]]]
+    auth_headers: tuple[str, ...]  # what proves a delivery; without them it is refused
+
+
+def _cw_forgeries(genuine: Delivery) -> list[tuple[bytes, dict[str, str]]]:
+    signature = genuine.headers["x-content-signature"]
+    body = json.loads(genuine.body)
+    body["MessageId"] = "attacker-1"
+    body["Metadata"]["key_url"] = "https://attacker.example/key"
+    return [
+        (genuine.body, {**genuine.headers, "x-content-signature": "AAAA" + signature[4:]}),
+        (json.dumps(body).encode(), genuine.headers),  # a key_url of the attacker's choosing
+    ]
+
+
+def _at_forgeries(genuine: Delivery) -> list[tuple[bytes, dict[str, str]]]:
+    return [(genuine.body, {**genuine.headers, "X-Hook-Signature": "sha1=" + "A" * 27 + "="})]
+
+
+def _halo_forgeries(genuine: Delivery) -> list[tuple[bytes, dict[str, str]]]:
+    guesses = [basic_credentials("baton", "password"), basic_credentials("admin", "x" * 40),
+               basic_credentials("baton", ""), "Bearer " + "x" * 40]  # fmt: skip
+    return [(genuine.body, {**genuine.headers, "Authorization": g}) for g in guesses]
+
+
+def _member_number(store: SandboxStore, identifier: str) -> str:
+    member = store.member(identifier)
+    assert member is not None
+    return str(member.id)
+
+
+KITS = {
+    "connectwise": VendorKit(
+        key="connectwise",
+        connection=lambda server: {
             "site": server.site("connectwise"),
-            "company_id": "baton-sandbox",
+            "company_id": SANDBOX_COMPANY,
             "public_key": SANDBOX_PUBLIC_KEY,
             "private_key": SANDBOX_PRIVATE_KEY,
-            "client_id": "00000000-0000-4000-8000-000000000000",
+            "client_id": SANDBOX_CLIENT_ID,
         },
-    )
+        trigger_ids=None,
+        registered=lambda store: len(connectwise_state(store).callbacks()),
+        member_id=lambda store, identifier: identifier,
+        forgeries=_cw_forgeries,
+        auth_headers=("x-content-signature",),
+    ),
+    "autotask": VendorKit(
+        key="autotask",
+        connection=lambda server: {
+            "username": SANDBOX_AUTOTASK_USERNAME,
+            "secret": SANDBOX_AUTOTASK_SECRET,
+            "integration_code": SANDBOX_AUTOTASK_INTEGRATION_CODE,
+            "zone_url": zone_url(server.site("autotask")),
+        },
+        trigger_ids={"Escalated": str(AT_STATUS_IDS["Escalated"])},  # the picklist id
+        registered=lambda store: len(sandbox_webhooks(store)),
+        member_id=_member_number,
+        forgeries=_at_forgeries,
+        auth_headers=("X-Hook-Signature",),
+    ),
+    "halopsa": VendorKit(
+        key="halopsa",
+        connection=lambda server: {
+            "site": server.site("halopsa"),
+            "client_id": SANDBOX_HALO_CLIENT_ID,
+            "client_secret": SANDBOX_HALO_CLIENT_SECRET,
+            "tab_secret": SANDBOX_HALO_TAB_SECRET,
+        },
+        trigger_ids={"Escalated": str(HALO_STATUS_IDS["Escalated"])},  # the status id
+        registered=lambda store: len(halo_state(store).webhooks),
+        member_id=_member_number,
+        forgeries=_halo_forgeries,
+        auth_headers=("Authorization",),
+    ),
+}
+
+
+def connect_vendor_tenant(
+    api: requests.Session, base_url: str, server: SandboxServer, kit: VendorKit, slug: str
+) -> requests.Response:
+    """Over the admin API: a tenant of the kit's vendor on the sandbox, its webhook installed
+    (twice: the second finds the first)."""
+    created = api.post(
+        f"{base_url}/api/v1/admin/tenants",
+        json={"slug": slug, "name": "Acme MSP", "vendor": kit.key,
+              "escalation_statuses": ["Escalated"]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    connected = api.put(f"{base_url}/api/v1/admin/tenants/{slug}/connection",
+                        json=kit.connection(server))  # fmt: skip
     assert connected.status_code == 200, connected.text
     installed = api.post(f"{base_url}/api/v1/admin/tenants/{slug}/webhooks/install")
     assert installed.status_code == 200, installed.text
+    again = api.post(f"{base_url}/api/v1/admin/tenants/{slug}/webhooks/install")
+    assert again.status_code == 200 and again.json()["created"] is False, again.text
     return installed

@@ -3,6 +3,7 @@ PSA. Every endpoint refuses engineers and technicians; 422s name the field."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,12 @@ from adapters.connectwise.sandbox.state import (
     SANDBOX_PRIVATE_KEY,
     SANDBOX_PUBLIC_KEY,
     connectwise_state,
+)
+from adapters.halopsa.sandbox.render import STATUS_IDS as HALO_STATUS_IDS
+from adapters.halopsa.sandbox.state import (
+    SANDBOX_HALO_CLIENT_ID,
+    SANDBOX_HALO_CLIENT_SECRET,
+    halo_state,
 )
 from adapters.sandbox.store import STATUSES
 from tests.integration.pipeline import wait_for
@@ -330,6 +337,64 @@ def test_an_autotask_tenant_gets_the_livelink_and_the_sign_in_note(console):
         "integration_code",
         "webhook_secret",
     ]
+
+
+def halo_tenant(console: Console) -> None:
+    answer = console.operator.post(
+        f"{console.url}/api/v1/admin/tenants",
+        json={"slug": "halo", "name": "Halo MSP", "vendor": "halopsa",
+              "escalation_statuses": ["Escalated"]},
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    console.member("halo", "hal", "admin")
+    console.ok("hal", "PUT", "/api/v1/tenant/connection", {
+        "site": console.server.site("halopsa"), "client_id": SANDBOX_HALO_CLIENT_ID,
+        "client_secret": SANDBOX_HALO_CLIENT_SECRET,
+    })  # fmt: skip
+
+
+def pasted(hook: dict[str, Any]) -> dict[str, str]:
+    return {v["label"]: v["value"] for step in hook["webhook_steps"] for v in step["values"]}
+
+
+def test_a_halo_tenant_is_tested_installed_and_told_what_to_finish_by_hand(console):
+    halo_tenant(console)
+    tested = console.ok("hal", "POST", "/api/v1/tenant/connection/test")
+    assert tested["ok"] and [c["what"] for c in tested["checks"]] == [
+        "Halo URL", "Client ID and secret", "API agent", "Ticket access",
+    ]  # fmt: skip
+    callback = f"{console.url}/webhooks/halopsa/halo"
+    installed = console.ok("hal", "POST", "/api/v1/tenant/webhook/install")
+    assert installed["created"] and installed["installed"] and installed["active"]
+    assert pasted(installed)["Event"] == "Ticket Status Changed"  # ticked by hand
+    assert pasted(installed)["Payload URL"] == callback and "Password" not in pasted(installed)
+    assert "not signed" in installed["webhook_note"]
+    [webhook] = halo_state(console.store).webhooks.values()
+    assert webhook["basic_username"] == "baton" and len(webhook["basic_password"]) == 40
+    tenant = console.operator.get(f"{console.url}/api/v1/admin/tenants/halo").json()
+    assert tenant["connection"]["secrets"]["webhook_secret"] == "set"
+    assert tenant["escalation_statuses"] == [str(HALO_STATUS_IDS["Escalated"])]
+    assert webhook["basic_password"] not in json.dumps(tenant)
+
+    halo_state(console.store).webhooks_api = False  # the API agent may not manage webhooks
+    by_hand = console.ok("hal", "POST", "/api/v1/tenant/webhook/install")
+    password = pasted(by_hand)["Password"]
+    assert len(password) == 40 and password != webhook["basic_password"]  # a new one, once
+    assert by_hand["installed"] is False
+    assert "Baton shows it this once" in by_hand["webhook_steps"][1]["text"]
+    later = console.ok("hal", "GET", "/api/v1/tenant/webhook")
+    assert "Password" not in pasted(later) and password not in json.dumps(later)
+    assert pasted(later)["Username"] == "baton"
+
+    tab = {v["label"]: v["value"] for step in later["panel_steps"] for v in step["values"]}
+    assert later["panel_vendor"] == "halopsa" and tab["URL"] == f"{console.url}/panel/?tenant=halo"
+    assert "no time" in later["panel_note"] and "signs that agent in again" in later["panel_note"]
+
+
+def test_a_vendor_installed_wholly_through_its_api_has_no_steps_by_hand(console):
+    console.connect()
+    installed = console.ok("ada", "POST", "/api/v1/tenant/webhook/install")
+    assert installed["webhook_steps"] == [] and installed["webhook_note"] == ""
 
 
 # --- members ---------------------------------------------------------------------------------

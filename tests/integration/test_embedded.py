@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
 import requests
 
 from tests.conftest import LiveServer
@@ -17,7 +18,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_one_process_turns_a_sandbox_escalation_into_a_fallback_note(tmp_path, no_anthropic_key):
+# The sandbox speaks its first dialect unless CONNECTOR_SANDBOX_DIALECT names another.
+@pytest.mark.parametrize("dialect", ["", "autotask", "halopsa"])
+def test_one_process_turns_a_sandbox_escalation_into_a_fallback_note(
+    tmp_path, no_anthropic_key, dialect
+):
     from connector import db
     from connector.app import create_app
     from connector.config import load_settings
@@ -27,6 +32,7 @@ def test_one_process_turns_a_sandbox_escalation_into_a_fallback_note(tmp_path, n
         {
             "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
             "CONNECTOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "CONNECTOR_SANDBOX_DIALECT": dialect,
         }
     )
     assert settings.embedded and settings.sandbox and settings.database_url.startswith("sqlite")
@@ -52,6 +58,8 @@ def test_one_process_turns_a_sandbox_escalation_into_a_fallback_note(tmp_path, n
         while not [n for n in store.notes(104877) if "[baton-handoff" in n.text]:
             assert time.monotonic() < deadline, "no handoff note in the sandbox PSA"
             time.sleep(0.1)
+        spoken = dialect or "connectwise"
+        assert f"/webhooks/{spoken}/sandbox" in store.deliveries[0].url
         [note] = [n for n in store.notes(104877) if "[baton-handoff" in n.text]
         assert note.internal and "ANTHROPIC_API_KEY is not set" in note.text
         assert "Summer2024!" not in note.text  # the corpus secret stays redacted

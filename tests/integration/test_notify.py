@@ -3,14 +3,10 @@ for the Teams and Slack webhooks; the jobs run on a real RQ worker."""
 
 from __future__ import annotations
 
-import email
 import json
 import logging
-import socket
 import threading
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import pytest
@@ -29,52 +25,13 @@ from connector.db import session
 from connector.models import Escalation, Notification, Tenant
 from connector.queue import NOTIFICATIONS, NOTIFY
 from tests.integration.pipeline import accepted, escalation_ids, run_worker, wait_for
+from tests.integration.smtp import Inbox, free_port
 
 TITLE = '<script>alert("x")</script> VPN drops every 10 minutes'
 REASON = "Tried <b>everything</b> & the client is angry"
 
 
-# --- a real SMTP server on loopback ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    def part(self, subtype: str) -> str:
-        body = self.message.get_body(preferencelist=(subtype,))
-        assert body is not None, f"no text/{subtype} part"
-        return body.get_content()
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler: keeps every message; answers 451 for addresses in `refuse`."""
-
-    messages: list[Received] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "451 4.3.0 mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def to(self) -> list[str]:
-        return sorted(rcpt for m in self.messages for rcpt in m.rcpt_tos)
+# --- a real SMTP server on loopback (tests/integration/smtp.py) ------------------------
 
 
 @dataclass
@@ -84,34 +41,6 @@ class TLSInbox(Inbox):
     async def handle_DATA(self, server, session, envelope):
         self.tls.append(session.ssl is not None)
         return await super().handle_DATA(server, session, envelope)
-
-
-class SMTPServer:
-    def __init__(self) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> SMTPServer:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
 
 
 # --- a chat webhook receiver -----------------------------------------------------------------

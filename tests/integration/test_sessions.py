@@ -1,4 +1,5 @@
-"""Panel sessions: sign-in links, ConnectWise member hashes, the cookie, CSRF, /me, sign-out."""
+"""Panel sessions: sign-in links, ConnectWise member hashes, Halo's signed tab, the cookie, CSRF,
+/me, sign-out."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from adapters.connectwise.sandbox.state import sandbox_member_hash
+from adapters.halopsa.identity import agent_signature
+from adapters.halopsa.sandbox.state import (
+    SANDBOX_HALO_CLIENT_ID,
+    SANDBOX_HALO_CLIENT_SECRET,
+    SANDBOX_HALO_TAB_SECRET,
+)
 from adapters.sandbox import SandboxStore, serve_sandbox
 from tests.integration.panel_setup import (
     add_member,
@@ -343,3 +350,71 @@ def test_a_psa_without_panel_identity_answers_400(app, client, admin_headers):
     html = client.get("/panel/?tenant=auto").get_data(as_text=True)
     assert 'data-identity="sign_in_link"' in html and "data-identity-request" not in html
     assert "In Autotask</strong> and anywhere else: use the sign-in link" in html
+
+
+# --- Halo: the custom tab signs the agent's id in the panel's address -------------------------
+
+
+@pytest.fixture
+def halo(app, client, admin_headers, sandbox):  # noqa: F811
+    store, server = sandbox
+    created = client.post(
+        "/api/v1/admin/tenants",
+        json={"slug": "halo", "name": "Halo MSP", "vendor": "halopsa",
+              "escalation_statuses": ["21"]},
+        headers=admin_headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    connected = client.put(
+        "/api/v1/admin/tenants/halo/connection",
+        json={"site": server.site("halopsa"), "client_id": SANDBOX_HALO_CLIENT_ID,
+              "client_secret": SANDBOX_HALO_CLIENT_SECRET, "tab_secret": SANDBOX_HALO_TAB_SECRET},
+        headers=admin_headers,
+    )  # fmt: skip
+    assert connected.status_code == 200, connected.text
+    sam = store.member("sseniorr")
+    assert sam is not None
+    sam_id, _ = add_member(client, admin_headers, "halo", str(sam.id), "engineer", "Sam Senior")
+    return store, str(sam.id), sam_id
+
+
+def tab_auth(client, agent_id: str, proof: str | None = None):
+    return client.post(
+        "/api/v1/panel/psa-sign-in",
+        json={"tenant": "halo", "member_id": agent_id,
+              "proof": proof or agent_signature(SANDBOX_HALO_TAB_SECRET, agent_id)},
+    )  # fmt: skip
+
+
+def test_halos_signed_agent_id_signs_in(client, halo):
+    _store, agent_id, sam_id = halo
+    answer = tab_auth(client, agent_id)
+    assert answer.status_code == 200, answer.text
+    assert answer.get_json()["member"]["id"] == sam_id
+    assert client.get("/api/v1/me").get_json()["member"]["id"] == sam_id
+
+
+def test_halo_refusals(app, client, halo):
+    store, agent_id, _sam_id = halo
+    forged = tab_auth(client, agent_id, agent_signature("not the tab's secret", agent_id))
+    assert forged.status_code == 401 and forged.get_json()["error"]["code"] == "not_verified"
+    kpatel = store.member("kpatel")
+    assert kpatel is not None
+    stranger = tab_auth(client, str(kpatel.id))  # a real Halo agent, not one of Baton's
+    assert stranger.status_code == 403
+    former = store.member("dformer")
+    assert former is not None
+    disabled = tab_auth(client, str(former.id))
+    assert disabled.status_code == 401 and "disabled" in disabled.get_json()["error"]["message"]
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_the_signed_out_page_reads_the_agent_from_its_own_address(client, halo):
+    page = client.get("/panel/?tenant=halo&agent_id=5&hmac=x")
+    assert page.status_code == 401
+    html = page.get_data(as_text=True)
+    for attribute in ('data-identity="signed_url"', 'data-member-fields="agent_id"',
+                      'data-proof-field="hmac"'):  # fmt: skip
+        assert attribute in html
+    assert "data-identity-request" not in html  # nothing is asked of a parent frame
+    assert "In HaloPSA</strong>, the Baton panel signs you in by itself" in html

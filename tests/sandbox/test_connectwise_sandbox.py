@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,7 @@ import pytest
 import requests
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
 from werkzeug.test import Client
-from werkzeug.wrappers import Request, Response
 
 from adapters.base import AdapterOptions, TicketEvent, WebhookRequest
 from adapters.connectwise.sandbox import DIALECT
@@ -37,6 +34,7 @@ from adapters.sandbox import (
 )
 from adapters.sandbox import store as store_module
 from tests.corpus import load_corpus
+from tests.sandbox.receiver import Receiver
 
 BIG_TICKET = 99812  # 139 corpus notes, plus the description as the first note
 API = "/v2025_1/apis/3.0"
@@ -45,38 +43,6 @@ OPTIONS = AdapterOptions(allow_private_urls=True, max_attempts=2)
 
 def get(url: str, **kwargs: Any) -> requests.Response:
     return requests.get(url, timeout=10, **kwargs)
-
-
-class Receiver:
-    """A webhook endpoint on loopback that records what it is sent."""
-
-    def __init__(self, status: int = 200):
-        self.status = status
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self._arrived = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    def _app(self, environ, start_response):  # type: ignore[no-untyped-def]
-        request = Request(environ)
-        with self._arrived:
-            self.received.append((request.url, dict(request.headers), request.get_data()))
-            self._arrived.notify_all()
-        return Response("", status=self.status)(environ, start_response)
-
-    def wait(self, n: int, timeout: float = 5.0) -> list[tuple[str, dict[str, str], bytes]]:
-        with self._arrived:
-            self._arrived.wait_for(lambda: len(self.received) >= n, timeout)
-            return list(self.received)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-        self._server.server_close()
 
 
 @pytest.fixture

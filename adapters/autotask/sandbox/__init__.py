@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapters.autotask.sandbox.app import create_autotask_app
+from adapters.autotask.sandbox.render import STATUS_IDS
 from adapters.autotask.sandbox.state import (
     SANDBOX_AUTOTASK_INTEGRATION_CODE,
     SANDBOX_AUTOTASK_SECRET,
@@ -14,6 +15,7 @@ from adapters.autotask.sandbox.state import (
 )
 from adapters.autotask.sandbox.webhooks import register_webhook
 from adapters.sandbox.dialect import SandboxDialect
+from adapters.sandbox.store import ESCALATED_STATUS
 
 
 def zone_url(site: str) -> str:
@@ -42,4 +44,5 @@ DIALECT = SandboxDialect(
     adapter_settings=adapter_settings,
     register_webhook=register_webhook,
     describe=describe,
+    escalated_status=str(STATUS_IDS[ESCALATED_STATUS]),
 )

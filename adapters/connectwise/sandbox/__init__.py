@@ -14,6 +14,7 @@ from adapters.connectwise.sandbox.state import (
     SANDBOX_PUBLIC_KEY,
 )
 from adapters.sandbox.dialect import SandboxDialect
+from adapters.sandbox.store import ESCALATED_STATUS
 
 
 def adapter_settings(site: str, settings: Mapping[str, str]) -> dict[str, str]:
@@ -39,4 +40,5 @@ DIALECT = SandboxDialect(
     adapter_settings=adapter_settings,
     register_webhook=register_webhook,
     describe=describe,
+    escalated_status=ESCALATED_STATUS,
 )

@@ -288,16 +288,9 @@ triggerForm.addEventListener("submit", (event) => {
 
 // --- 3. install ---------------------------------------------------------------------------------
 
-function renderWebhook(hook) {
-  let state = "not installed";
-  if (hook.installed && hook.active) state = `installed and active (PSA id ${hook.id})`;
-  else if (hook.installed) state = `installed but switched off in the PSA: install again to turn it back on`;
-  $("webhook-state").textContent = state;
-  $("webhook-state").className = hook.installed && hook.active ? "result-ok" : "result-error";
-  $("callback-url").textContent = hook.callback_url;
-  const steps = $("panel-steps");
-  clear(steps);
-  for (const step of hook.panel_steps) {
+function renderSteps(list, steps) {
+  clear(list);
+  for (const step of steps) {
     const item = el("li", {}, [el("p", { text: step.text })]);
     if (step.values.length) {
       const table = el("dl", { class: "paste" });
@@ -309,9 +302,27 @@ function renderWebhook(hook) {
       }
       item.append(table);
     }
-    steps.append(item);
+    list.append(item);
   }
+}
+
+function renderWebhook(hook) {
+  let state = hook.webhook_steps.length ? "not installed through the PSA's API: set it up by hand below" : "not installed";
+  if (hook.installed && hook.active) state = `installed and active (PSA id ${hook.id})`;
+  else if (hook.installed) state = `installed but switched off in the PSA: install again to turn it back on`;
+  $("webhook-state").textContent = state;
+  $("webhook-state").className = hook.installed && hook.active ? "result-ok" : "result-error";
+  $("callback-url").textContent = hook.callback_url;
+  renderSteps($("webhook-steps"), hook.webhook_steps);
+  $("webhook-steps-title").hidden = !hook.webhook_steps.length;
+  $("webhook-note").textContent = hook.webhook_note;
+  renderSteps($("panel-steps"), hook.panel_steps);
   $("panel-note").textContent = hook.panel_note;
+}
+
+function installedWords(hook) {
+  if (!hook.installed) return "Finish the webhook in the PSA with the values shown";
+  return hook.created ? "Webhook installed" : "Webhook found and checked: it is installed and active";
 }
 
 async function loadWebhook() {
@@ -325,7 +336,7 @@ $("install-webhook").addEventListener("click", (event) => {
     try {
       const hook = await api("/api/v1/tenant/webhook/install", { method: "POST" });
       renderWebhook(hook);
-      toast(hook.created ? "Webhook installed" : "Webhook found and checked: it is installed and active");
+      toast(installedWords(hook));
     } catch (failure) {
       error.textContent = failure.message;
       error.hidden = false;

@@ -1,6 +1,7 @@
-// Signed out. When the tenant's PSA vouches for its members through the panel's frame (the
-// vendor's identity method, given by the page), ask the parent frame who this is and let the
-// server check the proof with the PSA; anywhere else, the page explains the sign-in link.
+// Signed out. When the tenant's PSA vouches for its members (the vendor's identity method, given
+// by the page), take the member's id and proof from the parent frame (frame_message) or from the
+// panel's own address (signed_url) and let the server check the proof; without one, the page
+// explains the sign-in link.
 import { el } from "./common.js";
 
 const box = document.getElementById("signed-out");
@@ -35,6 +36,22 @@ function ask(frameID) {
 
 let signingIn = false;
 
+function signedIn() {
+  if (identity !== "signed_url") {
+    window.location.reload();
+    return;
+  }
+  // The proof is a credential (and never expires): once used, it leaves the address.
+  const url = new URL(window.location.href);
+  for (const name of [...memberFields, box.dataset.proofField]) url.searchParams.delete(name);
+  window.location.replace(url);
+}
+
+function fromAddress() {
+  const data = Object.fromEntries(new URLSearchParams(window.location.search));
+  return memberFields.some((name) => data[name]) && data[box.dataset.proofField] ? data : null;
+}
+
 async function signIn(data) {
   if (signingIn) return;
   signingIn = true;
@@ -52,7 +69,7 @@ async function signIn(data) {
       }),
     });
     if (response.ok) {
-      window.location.reload();
+      signedIn();
       return;
     }
     const body = await response.json().catch(() => null);
@@ -84,7 +101,10 @@ function onMessage(event) {
   }
 }
 
-if (window.parent !== window && tenant && identity === "frame_message") {
+const signed = tenant && identity === "signed_url" ? fromAddress() : null;
+if (signed) {
+  signIn(signed);
+} else if (window.parent !== window && tenant && identity === "frame_message") {
   window.addEventListener("message", onMessage);
   say(`Asking ${psa} who you are…`);
   post({ message: "ready" });
