@@ -58,7 +58,7 @@ def halo_tenant(app_factory, live_server_factory, sandbox, fake_anthropic) -> It
         f"{live.url}/api/v1/admin/tenants/haloco/members/{ids['admin']}/sign-in-link"
     )
     assert link.status_code == 201, link.text
-    worker = BurstWorker(runtime.redis).start()
+    worker = BurstWorker(app).start()
     yield {"url": live.url, "store": store, "server": server, "link": link.json()["url"],
            "agents": agents}  # fmt: skip
     worker.stop()

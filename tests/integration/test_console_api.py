@@ -373,7 +373,8 @@ def test_a_halo_tenant_is_tested_installed_and_told_what_to_finish_by_hand(conso
     assert webhook["basic_username"] == "baton" and len(webhook["basic_password"]) == 40
     tenant = console.operator.get(f"{console.url}/api/v1/admin/tenants/halo").json()
     assert tenant["connection"]["secrets"]["webhook_secret"] == "set"
-    assert tenant["escalation_statuses"] == [str(HALO_STATUS_IDS["Escalated"])]
+    assert tenant["escalation_statuses"] == ["Escalated"]
+    assert tenant["escalation_status_ids"] == {"Escalated": str(HALO_STATUS_IDS["Escalated"])}
     assert webhook["basic_password"] not in json.dumps(tenant)
 
     halo_state(console.store).webhooks_api = False  # the API agent may not manage webhooks
