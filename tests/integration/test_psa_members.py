@@ -297,3 +297,15 @@ def test_flask_members_lists_and_imports_the_psas_people(msp):
     assert roles[kpatel] == "engineer" and roles[msp.psa_id("sseniorr")] == "technician"
     again = cli.invoke(args=["members", "psa", "acme"]).output
     assert "not added" not in again
+
+
+def test_two_hundred_technicians_are_added_in_one_request(msp):
+    for n in range(200):
+        msp.store.add_member(f"tech{n:03d}", "Tech", f"Number {n:03d}")
+    listed = msp.ok("GET", "/psa-members")
+    new = [p for p in listed if p["name"].startswith("Tech Number")]
+    assert len(new) == 200
+    picks = [{"psa_member_id": p["psa_member_id"], "role": "technician"} for p in new]
+    made = msp.ok("POST", "/members/import", {"members": picks}, status=201)
+    assert len(made) == 200 and len({m["token"] for m in made}) == 200
+    assert sum(p["member_id"] is not None for p in msp.ok("GET", "/psa-members")) == 201
