@@ -26,8 +26,6 @@ SENIOR_ROLES = ("engineer", "admin")
 HANDOFF_STATES = ("pending", "ready", "fallback")
 TERMINAL_STATES = ("ready", "fallback")
 AUDIENCES = ("ticket_notes", "client_update", "email_draft")
-# Whether the PSA still lists a member as active, as Baton last read its member list.
-PSA_STATES = ("active", "deactivated", "missing")
 
 
 class Tenant(Base):
@@ -66,8 +64,8 @@ class Member(Base):
     # sessions, and a member id SQLite hands out again never inherits a removed member's cookie.
     # Members from before the key have "", like the cookies they already hold.
     session_key: Mapped[str] = mapped_column(String(32), default=new_session_key)
-    # One of PSA_STATES, stored each time the PSA's member list is read (None: not read yet), so
-    # that sign-in and the members table know it without calling the PSA.
+    # active | deactivated | missing (not in the PSA's list), stored each time the PSA's member
+    # list is read (None: not read yet), so sign-in and the members table need no PSA call.
     psa_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     psa_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
