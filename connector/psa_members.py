@@ -32,7 +32,7 @@ class Listed:
 
 
 def _key(psa_id: str) -> str:
-    return psa_id.strip().casefold()  # as sign-in matches them: ConnectWise ignores case
+    return psa_id.strip().casefold()  # as sign-in matches them: some PSAs ignore case
 
 
 def read(tenant: Tenant, psa: PSAAdapter) -> list[Listed]:
