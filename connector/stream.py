@@ -19,6 +19,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector import events
 from connector.auth import current_member
@@ -48,9 +49,14 @@ class Viewer:
     owned: dict[int, bool] = field(default_factory=dict)
 
     def still_in(self) -> bool:
-        """Not removed, and their sessions not ended since: a stream ends with its session."""
-        key = session.scalar(select(Member.session_key).where(Member.id == self.member_id))
-        session.remove()
+        """Not removed, and their sessions not ended since: a stream ends with its session, and
+        when the database cannot tell (the reconnect checks again)."""
+        try:
+            key = session.scalar(select(Member.session_key).where(Member.id == self.member_id))
+        except SQLAlchemyError:
+            key = None
+        finally:
+            session.remove()
         return key == self.session_key
 
     def may_see(self, data: dict[str, Any]) -> bool:
