@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 from sqlalchemy import select
 
+from connector import tenants as tenant_ops
 from connector.db import session
 from connector.errors import APIError
 from connector.models import Member
@@ -56,8 +57,21 @@ def current_member() -> Member:
             raise APIError(
                 401, "unauthorized", "sign in first: a member token or panel session is required"
             )
+        refuse_deactivated(member)
         g.member = member
     return member
+
+
+def refuse_deactivated(member: Member) -> None:
+    """403 for a member the PSA has deactivated: whoever leaves the PSA leaves Baton too."""
+    if member.deactivated:
+        psa = tenant_ops.psa_vendor(member.tenant).name
+        raise APIError(
+            403,
+            "member_deactivated",
+            f"{member.name} is deactivated in {psa}; Baton lets them in again once {psa} "
+            "has them active (ask your Baton admin)",
+        )
 
 
 def require_senior(member: Member) -> None:

@@ -10,11 +10,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo, pass_script_info, with_appcontext
 
 import adapters
+from connector import psa_members
 from connector import tenants as tenant_ops
 from connector.errors import APIError
+from connector.models import ROLES
 
 tenants_cli = AppGroup("tenants", help="Create and inspect tenants.")
-members_cli = AppGroup("members", help="Add members to a tenant.")
+members_cli = AppGroup("members", help="Add members to a tenant, from its PSA or by hand.")
 
 
 def _fail(exc: APIError) -> None:
@@ -128,7 +130,7 @@ def install_webhook(slug: str) -> None:
 @click.option("--psa-member-id", required=True)
 @click.option("--name", required=True)
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["technician", "engineer", "admin"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 def add_member(slug: str, psa_member_id: str, name: str, email: str, role: str) -> None:
     """Add a member; prints its API token once."""
     try:
@@ -142,6 +144,58 @@ def add_member(slug: str, psa_member_id: str, name: str, email: str, role: str) 
     except APIError as exc:
         _fail(exc)
     click.echo(f"member {member.id} token (shown once): {token}")
+
+
+@members_cli.command("psa")
+@click.argument("slug")
+@click.option("--include-inactive", is_flag=True, help="Also the people the PSA has deactivated.")
+def list_psa_members(slug: str, include_inactive: bool) -> None:
+    """List the PSA's people: PSA id, name, email, state, and role once added."""
+    try:
+        tenant = tenant_ops.get_tenant(slug)
+        listed = psa_members.list_views(tenant, tenant_ops.adapter(tenant), include_inactive)
+    except APIError as exc:
+        _fail(exc)
+    for person in listed:
+        state = "active" if person["active"] else "deactivated"
+        added = f"member as {person['role']}" if person["member_id"] else "not added"
+        click.echo("\t".join((person["psa_member_id"], person["name"], person["email"] or "-",
+                               state, added)))  # fmt: skip
+
+
+@members_cli.command("import")
+@click.argument("slug")
+@click.argument("picks", nargs=-1, metavar="[PSA_ID[=ROLE]]...")
+@click.option("--role", default="technician", show_default=True, type=click.Choice(ROLES),
+              help="The role of each PSA_ID given without one.")  # fmt: skip
+@click.option("--all-active", is_flag=True, help="Every active person not yet a member.")
+def import_members(slug: str, picks: tuple[str, ...], role: str, all_active: bool) -> None:
+    """Add the PSA's people, all or none; prints each one's API token once."""
+    chosen = []
+    for psa_id, _, given in (pick.partition("=") for pick in picks):
+        if given and given not in ROLES:
+            raise click.BadParameter(
+                f"{given!r} is not one of {', '.join(ROLES)}", param_hint=psa_id
+            )
+        chosen.append({"psa_member_id": psa_id, "role": given or role})
+    try:
+        tenant = tenant_ops.get_tenant(slug)
+        psa = tenant_ops.adapter(tenant)
+        if all_active:
+            named = {pick["psa_member_id"].casefold() for pick in chosen}
+            chosen += [
+                {"psa_member_id": p["psa_member_id"], "role": role}
+                for p in psa_members.list_views(tenant, psa, include_inactive=False)
+                if p["member_id"] is None and p["psa_member_id"].casefold() not in named
+            ]
+        if not chosen:
+            raise click.UsageError("name PSA ids to add, or give --all-active")
+        made = psa_members.add_from_psa(tenant, psa, chosen)
+    except APIError as exc:
+        _fail(exc)
+    for member, token in made:
+        click.echo(f"added {member.psa_member_id} ({member.name}) as {member.role}: "
+                   f"member {member.id}, token (shown once) {token}")  # fmt: skip
 
 
 @click.command("db-upgrade")

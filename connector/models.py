@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.db import Base, UTCDateTime, utcnow
+from connector.security import new_session_key
 
 ROLES = ("technician", "engineer", "admin")
 SENIOR_ROLES = ("engineer", "admin")
@@ -62,12 +63,28 @@ class Member(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every panel cookie carries the key it was issued with: a new key ends all of the member's
+    # sessions, and a member id SQLite hands out again never inherits a removed member's cookie.
+    # Members from before the key have "", like the cookies they already hold.
+    session_key: Mapped[str] = mapped_column(String(32), default=new_session_key)
+    # active | deactivated | missing (not in the PSA's list), stored each time the PSA's member
+    # list is read (None: not read yet), so sign-in and the members table need no PSA call.
+    psa_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    psa_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     tenant: Mapped[Tenant] = relationship()
 
     @property
     def is_senior(self) -> bool:
         return self.role in SENIOR_ROLES
+
+    @property
+    def deactivated(self) -> bool:
+        """The PSA has deactivated them: Baton lets them in no more."""
+        return self.psa_state == "deactivated"
+
+    def end_sessions(self) -> None:
+        self.session_key = new_session_key()
 
 
 class Connection(Base):

@@ -325,13 +325,15 @@ def chat_follow_up(channel: str, facts: Facts) -> dict[str, Any]:
 
 
 def recipients(escalation: Escalation) -> list[Member]:
-    """Engineers and admins of the tenant, not the one who escalated, not the opted-out."""
+    """Engineers and admins of the tenant, not the one who escalated, not the opted-out, not
+    those the PSA has deactivated."""
     members = session.scalars(
         select(Member)
         .where(
             Member.tenant_id == escalation.tenant_id,
             Member.role.in_(SENIOR_ROLES),
             Member.notify_email.is_(True),
+            Member.psa_state.is_distinct_from("deactivated"),
         )
         .order_by(Member.id)
     )

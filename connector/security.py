@@ -47,6 +47,10 @@ def new_api_token() -> str:
     return "bt_" + secrets.token_urlsafe(32)
 
 
+def new_session_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
 def hash_token(token: str) -> str:
     """Tokens are random and long, so one SHA-256 is enough (no password stretching needed)."""
     return hashlib.sha256(token.encode()).hexdigest()

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 
 from adapters.base import AdapterError, AuthenticationFailed, ProvesMembers
 from connector import tenants as tenant_ops
+from connector.auth import refuse_deactivated
 from connector.db import session, utcnow
 from connector.errors import APIError
 from connector.models import Member, SignInLink, Tenant
@@ -60,12 +61,19 @@ def session_member() -> Member | None:
     if member_id is None:
         return None
     member = session.get(Member, member_id)
-    if member is None or member.tenant_id != cookie.get("tenant_id"):
-        cookie.clear()  # the member was removed: the cookie means nothing any more
+    if member is None or not _issued_to(member):
+        cookie.clear()  # removed, or their sessions were ended: the cookie means nothing any more
         return None
     if request.method not in SAFE_METHODS:
         check_csrf()
     return member
+
+
+def _issued_to(member: Member) -> bool:
+    issued_key = str(cookie.get("session_key", ""))
+    return member.tenant_id == cookie.get("tenant_id") and hmac.compare_digest(
+        issued_key.encode(), member.session_key.encode()
+    )
 
 
 def check_csrf() -> None:
@@ -85,6 +93,7 @@ def sign_in(member: Member) -> str:
     cookie.permanent = True
     cookie["member_id"] = member.id
     cookie["tenant_id"] = member.tenant_id
+    cookie["session_key"] = member.session_key
     cookie["csrf"] = secrets.token_urlsafe(32)
     return str(cookie["csrf"])
 
@@ -143,6 +152,7 @@ def verify_psa_member(tenant: Tenant, member_id: str, proof: str, context: str) 
             "unknown_member",
             f"{identifier} is not a Baton member of {tenant.name}: ask your Baton admin to add you",
         )
+    refuse_deactivated(member)
     return member
 
 
@@ -155,6 +165,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def create_link(member: Member, lifetime: timedelta = LINK_LIFETIME) -> tuple[str, datetime]:
     """A new link for the member: the URL is returned this once, only a hash is stored."""
+    refuse_deactivated(member)
     lifetime = min(lifetime, LINK_MAX_LIFETIME)
     secret = secrets.token_urlsafe(32)
     expires_at = utcnow() + lifetime
@@ -205,8 +216,12 @@ def redeem_link(token: str) -> Member:
     except BadSignature:
         raise LinkRefused(400, f"This sign-in link is not valid. {ASK_ADMIN}") from None
     link = session.scalar(select(SignInLink).where(SignInLink.token_hash == hash_token(secret)))
-    if link is None:
+    member = session.get(Member, link.member_id) if link else None
+    if link is None or member is None:  # a removed member's links went with them
         raise LinkRefused(400, f"This sign-in link is not valid. {ASK_ADMIN}")
+    if member.deactivated:
+        psa = tenant_ops.psa_vendor(member.tenant).name
+        raise LinkRefused(403, f"Your {psa} account is deactivated, so Baton is closed to it too.")
     now = utcnow()
     won: int = session.execute(  # type: ignore[attr-defined]
         update(SignInLink)
@@ -230,9 +245,6 @@ def redeem_link(token: str) -> Member:
                 "If that was not you, tell your Baton admin. " + ASK_ADMIN,
             )
         raise LinkRefused(410, f"This sign-in link has expired. {ASK_ADMIN}")
-    member = session.get(Member, link.member_id)
-    if member is None:  # pragma: no cover - links are deleted with their member
-        raise LinkRefused(400, f"This sign-in link is not valid. {ASK_ADMIN}")
     return member
 
 

@@ -19,12 +19,13 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector import events
 from connector.auth import current_member
 from connector.db import session
 from connector.errors import APIError
-from connector.models import Escalation
+from connector.models import Escalation, Member
 
 HEARTBEAT_SECONDS = "BATON_SSE_HEARTBEAT_SECONDS"  # app.config keys; tests shorten them
 MAX_SECONDS = "BATON_SSE_MAX_SECONDS"
@@ -44,7 +45,19 @@ class Viewer:
     tenant_id: int
     member_id: int
     senior: bool
+    session_key: str  # the member's when the stream began
     owned: dict[int, bool] = field(default_factory=dict)
+
+    def still_in(self) -> bool:
+        """Not removed, and their sessions not ended since: a stream ends with its session, and
+        when the database cannot tell (the reconnect checks again)."""
+        try:
+            key = session.scalar(select(Member.session_key).where(Member.id == self.member_id))
+        except SQLAlchemyError:
+            key = None
+        finally:
+            session.remove()
+        return key == self.session_key
 
     def may_see(self, data: dict[str, Any]) -> bool:
         if self.senior:
@@ -96,6 +109,8 @@ def event_stream(
         except redis.RedisError:
             return  # the client reconnects with Last-Event-ID and misses nothing
         for _key, entries in batches or []:
+            if entries and not viewer.still_in():
+                return
             for entry_id, entry in entries:
                 last_id = _text(entry_id)
                 fields = {_text(k): _text(v) for k, v in entry.items()}
@@ -107,6 +122,8 @@ def event_stream(
                     yield frame(last_id, fields.get("kind", "message"), fields.get("data", "{}"))
                     last_write = time.monotonic()
         if time.monotonic() - last_write >= heartbeat:
+            if not viewer.still_in():
+                return
             yield ": ping\n\n"
             last_write = time.monotonic()
     # Past max_seconds the stream ends; the EventSource reconnects, which re-checks the session.
@@ -152,7 +169,7 @@ class Stream(MethodView):
         resume = resume.strip()
         if resume and not STREAM_ID.match(resume):
             raise APIError(400, "invalid_request", "Last-Event-ID: not an event id of this stream")
-        viewer = Viewer(member.tenant_id, member.id, member.is_senior)
+        viewer = Viewer(member.tenant_id, member.id, member.is_senior, member.session_key)
         connection = current_app.extensions["baton"].redis
         key = events.stream_key(member.tenant_id)  # this tenant's stream and no other
         try:

@@ -157,10 +157,11 @@ def adapter(tenant: Tenant) -> PSAAdapter:
     return adapters.adapter_for(tenant.vendor, connection_values(tenant), options)
 
 
-def add_member(
+def new_member(
     tenant: Tenant, *, psa_member_id: str, name: str, email: str, role: str
 ) -> tuple[Member, str]:
-    """Returns the member and its API token, which is shown this once and stored hashed."""
+    """A member added to the session (not committed) and its API token, which is shown this
+    once and stored hashed."""
     if role not in ROLES:
         raise APIError(422, "invalid_request", f"role: must be one of {', '.join(ROLES)}")
     token = new_api_token()
@@ -173,13 +174,28 @@ def add_member(
         token_hash=hash_token(token),
     )
     session.add(member)
+    return member, token
+
+
+def commit_members(tenant: Tenant, what: str) -> None:
+    """Commit new members; one whose PSA id the tenant already has is a 409 naming `what`."""
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
         raise APIError(
-            409, "duplicate_member", f"member {psa_member_id!r} already exists in {tenant.slug!r}"
+            409, "duplicate_member", f"{what} already exists in {tenant.slug!r}"
         ) from None
+
+
+def add_member(
+    tenant: Tenant, *, psa_member_id: str, name: str, email: str, role: str
+) -> tuple[Member, str]:
+    """Returns the member and its API token, which is shown this once and stored hashed."""
+    member, token = new_member(
+        tenant, psa_member_id=psa_member_id, name=name, email=email, role=role
+    )
+    commit_members(tenant, f"member {psa_member_id!r}")
     return member, token
 
 

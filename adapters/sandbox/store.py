@@ -254,10 +254,7 @@ class SandboxStore:
         first, last = {**KNOWN_MEMBERS, **FORMER_MEMBERS}.get(
             identifier, (identifier[:1].upper(), identifier[1:].title())
         )
-        email = f"{identifier}@{EMAIL_DOMAIN}"
-        self._members[identifier.lower()] = Member(
-            100 + len(self._members), identifier, first, last, email, active
-        )
+        self.add_member(identifier, first, last, active=active)
 
     def stable_id(self, kind: str, key: str, start: int) -> int:
         """A stable numeric id for a record the corpus names only (company, contact, priority)."""
@@ -377,6 +374,29 @@ class SandboxStore:
         if reason or after.status != before.status:
             self._emit("status", ticket_id, member)
         return after
+
+    def add_member(
+        self, identifier: str, first_name: str, last_name: str, *, active: bool = True
+    ) -> Member:
+        """A new person in the PSA (its id comes next; the email is made from the identifier)."""
+        with self._lock:
+            if identifier.lower() in self._members:
+                raise ValueError(f"{identifier!r} is already a member")
+            email = f"{identifier}@{EMAIL_DOMAIN}"
+            member = Member(
+                100 + len(self._members), identifier, first_name, last_name, email, active
+            )
+            self._members[identifier.lower()] = member
+            return member
+
+    def set_member_active(self, identifier: str, active: bool) -> Member:
+        """What an admin does when someone leaves (False), or comes back (True)."""
+        with self._lock:
+            member = self._members.get(identifier.lower())
+            if member is None:
+                raise NotInSandbox(f"no member {identifier!r}")
+            self._members[identifier.lower()] = replace(member, active=active)
+            return self._members[identifier.lower()]
 
     # --- listeners and deliveries -------------------------------------------------------------
 

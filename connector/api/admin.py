@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 import adapters
 from adapters.fields import SettingField
-from connector import tenant_patterns
+from connector import psa_members, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.auth import require_admin_token
 from connector.db import session
@@ -136,6 +136,44 @@ class PanelValueSchema(Schema):
 class PanelStepSchema(Schema):
     text = fields.String()
     values = fields.List(fields.Nested(PanelValueSchema))
+
+
+class PSAMembersArgs(Schema):
+    include_inactive = fields.Boolean(
+        load_default=False, metadata={"description": "also the people the PSA has deactivated"}
+    )
+
+
+class PSAMemberSchema(Schema):
+    psa_member_id = fields.String(metadata={"description": "the PSA's id Baton knows them by"})
+    name = fields.String()
+    email = fields.String(metadata={"description": "empty when the PSA has none"})
+    active = fields.Boolean(metadata={"description": "false: deactivated in the PSA"})
+    member_id = fields.Integer(
+        allow_none=True, metadata={"description": "the Baton member they are; null if not added"}
+    )
+    role = fields.String(allow_none=True, metadata={"description": "their role, once added"})
+
+
+class MemberPickSchema(Schema):
+    psa_member_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class MembersImportSchema(Schema):
+    members = fields.List(
+        fields.Nested(MemberPickSchema),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "the PSA's people to add, each with a role"},
+    )
+
+
+class MemberAddedSchema(MemberCreatedSchema):
+    psa_member_id = fields.String()
+    name = fields.String()
+    email = fields.String()
+    role = fields.String()
 
 
 class WebhookInstallSchema(Schema):
@@ -267,6 +305,42 @@ class TenantMembers(MethodView):
         """Add a member; the token in the answer is shown once"""
         member, token = tenant_ops.add_member(tenant_ops.get_tenant(slug), **data)
         return {"id": member.id, "token": token}
+
+
+@blp.route("/tenants/<slug>/psa-members")
+class TenantPSAMembers(MethodView):
+    decorators = [require_admin_token]
+
+    @blp.arguments(PSAMembersArgs, location="query")
+    @blp.response(200, PSAMemberSchema(many=True))
+    def get(self, args: dict[str, Any], slug: str):
+        """The PSA's people (active ones unless asked), marked when already members"""
+        tenant = tenant_ops.get_tenant(slug)
+        return psa_members.list_views(tenant, tenant_ops.adapter(tenant), args["include_inactive"])
+
+
+@blp.route("/tenants/<slug>/members/import")
+class TenantMembersImport(MethodView):
+    decorators = [require_admin_token]
+
+    @blp.arguments(MembersImportSchema)
+    @blp.response(201, MemberAddedSchema(many=True))
+    @blp.alt_response(422, description="nobody added: each pick that cannot be is named")
+    def post(self, data: dict[str, Any], slug: str):
+        """Add the PSA's chosen people, a role each, all or none; tokens are shown once"""
+        tenant = tenant_ops.get_tenant(slug)
+        made = psa_members.add_from_psa(tenant, tenant_ops.adapter(tenant), data["members"])
+        return [
+            {
+                "id": m.id,
+                "psa_member_id": m.psa_member_id,
+                "name": m.name,
+                "email": m.email,
+                "role": m.role,
+                "token": token,
+            }
+            for m, token in made
+        ]
 
 
 @blp.route("/tenants/<slug>/webhooks/install")

@@ -18,12 +18,15 @@ from sqlalchemy import func, select
 import adapters
 from adapters.base import AdapterError, PSAAdapter, StatusOption
 from adapters.values import origin_of
-from connector import tenant_patterns
+from connector import psa_members, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.api.admin import (
     ConnectionSchema,
     ConnectionStateSchema,
     MemberCreateSchema,
+    MembersImportSchema,
+    PSAMembersArgs,
+    PSAMemberSchema,
     PanelStepSchema,
     RedactionPatternCreateSchema,
     RedactionPatternSchema,
@@ -141,6 +144,14 @@ class MemberViewSchema(Schema):
     psa_member_id = fields.String()
     created_at = fields.DateTime()
     you = fields.Boolean(metadata={"description": "the calling admin"})
+    psa_state = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "active | deactivated | missing (not in the PSA's list), as of "
+            "psa_checked_at; null until the PSA's members are first read"
+        },
+    )
+    psa_checked_at = fields.DateTime(allow_none=True)
 
 
 class NewMemberSchema(MemberViewSchema):
@@ -333,6 +344,8 @@ def member_view(member: Member, caller: Member) -> dict[str, Any]:
         "psa_member_id": member.psa_member_id,
         "created_at": member.created_at,
         "you": member.id == caller.id,
+        "psa_state": member.psa_state,
+        "psa_checked_at": member.psa_checked_at,
     }
 
 
@@ -347,7 +360,10 @@ def _keeps_an_admin(member: Member) -> None:
     """A tenant never loses its last admin: nobody would be left to set it up."""
     others = session.scalar(
         select(func.count(Member.id)).where(
-            Member.tenant_id == member.tenant_id, Member.role == "admin", Member.id != member.id
+            Member.tenant_id == member.tenant_id,
+            Member.role == "admin",
+            Member.id != member.id,
+            Member.psa_state.is_distinct_from("deactivated"),  # who can no longer sign in
         )
     )
     if member.role == "admin" and not others:
@@ -492,6 +508,29 @@ class TenantMembers(MethodView):
         return {**member_view(member, admin), "token": token}
 
 
+@blp.route("/psa-members")
+class TenantPSAMembers(MethodView):
+    @blp.arguments(PSAMembersArgs, location="query")
+    @blp.response(200, PSAMemberSchema(many=True))
+    def get(self, args: dict[str, Any]):
+        """Your PSA's people (active ones unless asked), marked when already members; reading
+        them updates each member's state in the PSA"""
+        tenant = _admin().tenant
+        return psa_members.list_views(tenant, _psa(tenant), args["include_inactive"])
+
+
+@blp.route("/members/import")
+class TenantMembersImport(MethodView):
+    @blp.arguments(MembersImportSchema)
+    @blp.response(201, NewMemberSchema(many=True))
+    @blp.alt_response(422, description="nobody added: each pick that cannot be is named")
+    def post(self, data: dict[str, Any]):
+        """Add your PSA's chosen people, a role each, all or none; tokens are shown this once"""
+        admin = _admin()
+        made = psa_members.add_from_psa(admin.tenant, _psa(admin.tenant), data["members"])
+        return [{**member_view(member, admin), "token": token} for member, token in made]
+
+
 @blp.route("/members/<int:member_id>")
 class TenantMember(MethodView):
     @blp.arguments(MemberUpdateSchema)
@@ -509,7 +548,8 @@ class TenantMember(MethodView):
 
     @blp.response(204)
     def delete(self, member_id: int):
-        """Remove a member (their sign-in links go with them); never the last admin"""
+        """Remove a member: their panel sessions end and their sign-in links go with them;
+        never the last admin"""
         admin = _admin()
         member = _member(admin, member_id)
         _keeps_an_admin(member)

@@ -191,8 +191,8 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     expect(page.get_by_label("Email", exact=True)).to_be_focused()
     page.keyboard.type(".example")
     page.keyboard.press("Enter")
-    expect(members.locator("tbody tr")).to_have_count(2)
-    row = members.locator("tbody tr", has_text="Sam Senior")
+    expect(members.locator("#member-table tbody tr")).to_have_count(2)
+    row = members.locator("#member-table tbody tr", has_text="Sam Senior")
     expect(row.get_by_role("combobox")).to_have_value("engineer")
     expect(page.locator("#once-value")).to_have_value(lambda_startswith("bt_"))
     token = page.locator("#once-value").input_value()
@@ -333,5 +333,90 @@ def test_never_send_terms_and_patterns_are_managed_from_the_console(browser, emp
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     ).json()
     assert [(p["kind"], p["label"]) for p in stored] == [("pattern", "Contoso service accounts")]
+    page.context.close()
+    assert not problems, problems
+
+
+def test_people_are_imported_from_the_psa_in_the_console(browser, empty_tenant):
+    setup, store = empty_tenant, empty_tenant["store"]
+    operator = requests.Session()
+    operator.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    connected = operator.put(
+        f"{setup['url']}/api/v1/admin/tenants/newco/connection",
+        json={"site": setup["server"].site("connectwise"), "company_id": "baton-sandbox",
+              "public_key": SANDBOX_PUBLIC_KEY, "private_key": SANDBOX_PRIVATE_KEY,
+              "client_id": SANDBOX_CLIENT_ID},
+    )  # fmt: skip
+    assert connected.status_code == 200, connected.text
+    problems: list[str] = []
+    page = open_console(browser, setup, problems)
+    section = page.locator("#members")
+    people = section.locator("#import-table tbody tr")
+    active = [m for m in store.members() if m.active and m.identifier != store.api_member]
+    expect(people).to_have_count(len(active))
+    expect(section.locator("#import-state")).to_contain_text(
+        f"lists {len(active)} active people; {len(active) - 1} can be added"
+    )
+    me = people.filter(has_text="Sandbox Admin")
+    expect(me).to_contain_text("already a member: admin")
+    expect(me.get_by_role("checkbox")).to_be_disabled()
+
+    # Found by name, given a role (which ticks them); another ticked with the default role.
+    page.get_by_label("Find").fill("kiran")
+    expect(people.locator("visible=true")).to_have_count(1)
+    section.get_by_label("Role in Baton for Kiran Patel").select_option("engineer")
+    expect(section.get_by_label("Add Kiran Patel")).to_be_checked()
+    page.get_by_label("Find").fill("")
+    section.get_by_label("Add Sam Senior").check()
+    section.get_by_label("Add Tam Nguyen").check()
+    expect(section.locator("#import-count")).to_have_text("3 chosen")
+
+    # Someone else adds Tam meanwhile: nobody is added, and the list read again shows why.
+    added = operator.post(
+        f"{setup['url']}/api/v1/admin/tenants/newco/members",
+        json={"psa_member_id": "tnguyen", "name": "Tam", "email": "tam@newco.example",
+              "role": "technician"},
+    )  # fmt: skip
+    assert added.status_code == 201
+    section.get_by_role("button", name="Add the chosen people").click()
+    expect(section.locator("#import-form .form-error")).to_have_text(
+        "Nobody was added: Tam Nguyen (tnguyen) is already a member, as technician. "
+        "The list is read again from ConnectWise PSA."
+    )
+    expect(people.filter(has_text="Tam Nguyen")).to_contain_text("already a member: technician")
+    expect(section.locator("#member-table tbody tr")).to_have_count(2)  # Ada and Tam only
+    expect(section.locator("#import-count")).to_have_text("2 chosen")  # the others still are
+
+    section.get_by_role("button", name="Add the chosen people").click()
+    expect(page.locator(".toast").last).to_have_text("Added 2 members from ConnectWise PSA")
+    members = section.locator("#member-table tbody tr")
+    expect(members).to_have_count(4)
+    kiran = members.filter(has_text="Kiran Patel")
+    expect(kiran.get_by_role("combobox")).to_have_value("engineer")
+    expect(kiran.locator(".psa-state")).to_have_text("active")
+    expect(members.filter(has_text="Sam Senior").get_by_role("combobox")).to_have_value(
+        "technician"
+    )
+    expect(people.filter(has_text="Kiran Patel")).to_contain_text("already a member: engineer")
+    expect(section.locator("#import-count")).to_have_text("")
+
+    # Deactivated people show when asked, and cannot be chosen.
+    section.get_by_label("Show deactivated people").check()
+    former = people.filter(has_text="Dana Former")
+    expect(former).to_contain_text("deactivated in ConnectWise PSA")
+    expect(former.get_by_role("checkbox")).to_be_disabled()
+
+    # Kiran leaves: the next read flags them, and no sign-in link can be made for them.
+    store.set_member_active("kpatel", False)
+    section.get_by_role("button", name="Reload from ConnectWise PSA").click()
+    expect(kiran.locator(".psa-state")).to_have_text("deactivated")
+    expect(kiran.get_by_role("button", name="Make a sign-in link for Kiran Patel")).to_be_disabled()
+    # Removed here: Sam can be chosen again, without another read of the PSA.
+    remove_sam = section.get_by_role("button", name="Remove Sam Senior")
+    remove_sam.click()
+    remove_sam.click()  # "Confirm remove"
+    expect(members).to_have_count(3)
+    expect(section.get_by_label("Add Sam Senior")).to_be_enabled()
+    shot(page, "#members", "admin-members-import")
     page.context.close()
     assert not problems, problems

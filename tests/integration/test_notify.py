@@ -23,7 +23,8 @@ from connector import tenants as tenant_ops
 from connector.config import parse_smtp_url
 from connector.db import session
 from connector.models import Escalation, Notification, Tenant
-from connector.queue import NOTIFICATIONS, NOTIFY
+from connector.queue import NOTIFICATIONS, NOTIFY, queue
+from tests.integration.panel_setup import connect_sandbox
 from tests.integration.pipeline import accepted, escalation_ids, run_worker, wait_for
 from tests.integration.smtp import Inbox, free_port
 
@@ -272,6 +273,20 @@ def test_the_senior_who_escalated_is_not_told_of_their_own_escalation(baton_mail
     baton_mail.run_notify_queue()
     assert smtp.inbox.to() == ["sam@acme.example"]
     assert "Alex Admin escalated" in smtp.inbox.messages[0].part("plain")
+
+
+def test_a_senior_the_psa_has_deactivated_is_emailed_no_more(
+    baton_mail, smtp, sandbox, admin_headers
+):
+    store, server = sandbox
+    connect_sandbox(baton_mail.client, admin_headers, "acme", store, server.site("connectwise"))
+    store.set_member_active("sseniorr", False)
+    read = baton_mail.client.get("/api/v1/admin/tenants/acme/psa-members", headers=admin_headers)
+    assert read.status_code == 200
+    baton_mail.escalate()
+    baton_mail.run_notify_queue()
+    # Alex's PSA id is not in the sandbox's list: flagged "missing", which shuts nobody out.
+    assert smtp.inbox.to() == ["alex@acme.example"]
 
 
 def test_email_can_be_switched_off_for_the_tenant(baton_mail, smtp, receiver, admin_headers):

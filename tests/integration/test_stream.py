@@ -134,6 +134,21 @@ def test_a_claim_is_streamed(baton):
     assert json.loads(event["data"])["claimed_by"] == "Sam"
 
 
+def test_a_removed_members_stream_ends_at_once(baton, admin_headers):
+    _app, live, _store, listen = baton
+    kpatel = listen("kpatel")
+    wait_for(lambda: "connected" in kpatel.comments, what="the first comment")
+    _id, admin = add_member(
+        requests, admin_headers, "acme", "aadmin", "admin", "Ada", base=live.url
+    )
+    own = {"Authorization": kpatel.response.request.headers["Authorization"]}
+    kpatel_id = requests.get(f"{live.url}/api/v1/me", headers=own).json()["member"]["id"]
+    removed = requests.delete(f"{live.url}/api/v1/tenant/members/{kpatel_id}", headers=admin)
+    assert removed.status_code == 204
+    kpatel.thread.join(timeout=5)  # the stream closes within a heartbeat (0.3 s here)
+    assert not kpatel.thread.is_alive()
+
+
 def test_stream_refusals(app, client, admin_headers):
     assert client.get("/api/v1/stream").status_code == 401
     make_tenant(client, admin_headers, "acme")

@@ -183,6 +183,7 @@ connectionForm.addEventListener("submit", (event) => {
     clear($("test-result"));
     loadStatuses();
     loadWebhook();
+    loadPeople();
   });
 });
 
@@ -348,6 +349,15 @@ $("install-webhook").addEventListener("click", (event) => {
 
 const memberForm = $("member-form");
 const ROLES = ["technician", "engineer", "admin"];
+const PSA = root ? root.dataset.psaName : "";
+const PSA_STATES = { active: "active", deactivated: "deactivated", missing: "not in its list" };
+
+// What the PSA says of a member, as Baton last read its people.
+function psaState(member) {
+  const state = member.psa_state || "unread";
+  const text = PSA_STATES[member.psa_state] || "not read yet";
+  return el("td", {}, [el("span", { class: `psa-state psa-${state}`, text })]);
+}
 
 function memberRow(member) {
   const row = el("tr", { attrs: { "data-member-id": member.id } });
@@ -360,6 +370,7 @@ function memberRow(member) {
     try {
       const saved = await api(`/api/v1/tenant/members/${member.id}`, { method: "PATCH", body: { role: role.value } });
       member.role = saved.role;
+      markPerson(member.psa_member_id, saved);
       toast(`${member.name} is now ${saved.role}`);
     } catch (error) {
       role.value = member.role;
@@ -368,6 +379,7 @@ function memberRow(member) {
   });
 
   const link = el("button", { class: "btn", text: "Sign-in link", attrs: { type: "button", "aria-label": `Make a sign-in link for ${member.name}` } });
+  link.disabled = member.psa_state === "deactivated"; // Baton would refuse it
   link.addEventListener("click", () =>
     busy(link, null, async () => {
       const made = await api(`/api/v1/members/${member.id}/sign-in-link`, { method: "POST", body: {} });
@@ -399,6 +411,7 @@ function memberRow(member) {
     }
     busy(remove, null, async () => {
       await api(`/api/v1/tenant/members/${member.id}`, { method: "DELETE" });
+      markPerson(member.psa_member_id, null);
       toast(`${member.name} removed`);
       loadMembers();
     }).finally(disarm);
@@ -408,6 +421,7 @@ function memberRow(member) {
     el("td", { text: member.psa_member_id }),
     el("td", { text: member.email }),
     el("td", {}, [role]),
+    psaState(member),
     el("td", { class: "row-buttons" }, [link, revoke, remove]),
   );
   return row;
@@ -420,12 +434,164 @@ async function loadMembers() {
   for (const member of members) body.append(memberRow(member));
 }
 
+// --- 4. members: people from the PSA, ticked and given a role each, added in one request ---------
+
+const importForm = $("import-form");
+const chosen = new Map(); // PSA member id -> role, kept across re-reads and filtering
+let people = [];
+
+function importState(text, kind = "muted") {
+  $("import-state").textContent = text;
+  $("import-state").className = kind;
+}
+
+function addable(person) {
+  return person.member_id === null && person.active;
+}
+
+function importRows() {
+  return [...$("import-table").querySelectorAll("tbody tr")];
+}
+
+function countChosen() {
+  $("import-count").textContent = chosen.size ? `${chosen.size} chosen` : "";
+  const open = importRows().filter((row) => !row.hidden && row.dataset.addable === "yes");
+  const all = $("import-all");
+  all.checked = open.length > 0 && open.every((row) => chosen.has(row.dataset.psaMemberId));
+  all.disabled = open.length === 0;
+}
+
+function personRow(person) {
+  const id = person.psa_member_id;
+  const search = `${person.name} ${person.email} ${id}`.toLowerCase();
+  const row = el("tr", { attrs: { "data-psa-member-id": id, "data-addable": addable(person) ? "yes" : "no", "data-search": search } });
+  const pick = el("input", { attrs: { type: "checkbox", "aria-label": `Add ${person.name}` } });
+  const name = el("td", { text: person.name });
+  let role;
+  if (person.member_id !== null) {
+    role = el("span", { class: "muted", text: `already a member: ${person.role}` });
+  } else if (!person.active) {
+    role = el("span", { class: "psa-state psa-deactivated", text: `deactivated in ${PSA}` });
+  } else {
+    role = el("select", { attrs: { "aria-label": `Role in Baton for ${person.name}` } });
+    for (const r of ROLES) role.append(el("option", { text: r, attrs: { value: r } }));
+    role.value = chosen.get(id) || "technician";
+    role.addEventListener("change", () => {
+      chosen.set(id, role.value); // choosing a role chooses the person
+      pick.checked = true;
+      countChosen();
+    });
+  }
+  pick.disabled = !addable(person);
+  pick.checked = addable(person) && chosen.has(id);
+  pick.addEventListener("change", () => {
+    if (pick.checked) chosen.set(id, role.value);
+    else chosen.delete(id);
+    countChosen();
+  });
+  row.append(
+    el("td", {}, [pick]),
+    name,
+    el("td", { text: id }),
+    el("td", { text: person.email || `none in ${PSA}`, class: person.email ? "" : "muted" }),
+    el("td", {}, [role]),
+  );
+  return row;
+}
+
+function filterPeople() {
+  const wanted = $("import-filter").value.trim().toLowerCase();
+  for (const row of importRows()) row.hidden = Boolean(wanted) && !row.dataset.search.includes(wanted);
+  countChosen();
+}
+
+function renderPeople() {
+  const body = $("import-table").querySelector("tbody");
+  clear(body);
+  for (const id of [...chosen.keys()]) {
+    if (!people.some((person) => person.psa_member_id === id && addable(person))) chosen.delete(id);
+  }
+  for (const person of people) body.append(personRow(person));
+  const open = people.filter(addable).length;
+  const who = $("import-inactive").checked ? "people" : "active people";
+  importState(`${PSA} lists ${people.length} ${who}; ${open} can be added.`);
+  $("import-wrap").hidden = people.length === 0;
+  filterPeople();
+}
+
+async function loadPeople() {
+  if (!connection || !connection.configured) {
+    importState(`Save a working connection first; the people are read from ${PSA}.`);
+    $("import-wrap").hidden = true;
+    return;
+  }
+  importState(`Reading the people in ${PSA}…`, "busy");
+  const inactive = $("import-inactive").checked;
+  try {
+    people = await api(`/api/v1/tenant/psa-members${inactive ? "?include_inactive=true" : ""}`);
+  } catch (error) {
+    importState(`Could not read the people in ${PSA}: ${error.message}`, "result-error");
+    $("import-wrap").hidden = true;
+    return;
+  }
+  renderPeople();
+  await loadMembers(); // reading the PSA brought each member's state in it up to date
+}
+
+// Keep the PSA list's marks in step with a member changed here, without reading the PSA again.
+function markPerson(psaMemberId, member) {
+  const person = people.find((p) => p.psa_member_id.toLowerCase() === psaMemberId.toLowerCase());
+  if (!person) return;
+  person.member_id = member ? member.id : null;
+  person.role = member ? member.role : null;
+  renderPeople();
+}
+
+// A refused import names each pick that cannot be added; the list read again shows why.
+function refusal(error) {
+  const refused = error instanceof ApiError && error.status === 422 && error.body.fields && error.body.fields.members;
+  return refused ? new Error(`Nobody was added: ${messagesOf(refused).join("; ")}. The list is read again from ${PSA}.`) : error;
+}
+
+$("import-filter").addEventListener("input", filterPeople);
+$("import-inactive").addEventListener("change", () => loadPeople());
+$("reload-psa-members").addEventListener("click", (event) => busy(event.currentTarget, null, loadPeople));
+$("import-all").addEventListener("change", (event) => {
+  for (const row of importRows()) {
+    if (row.hidden || row.dataset.addable !== "yes") continue;
+    const id = row.dataset.psaMemberId;
+    if (event.currentTarget.checked) chosen.set(id, row.querySelector("select").value);
+    else chosen.delete(id);
+    row.querySelector("input").checked = event.currentTarget.checked;
+  }
+  countChosen();
+});
+
+importForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const picks = [...chosen].map(([psa_member_id, role]) => ({ psa_member_id, role }));
+  busy(submitter(importForm, event), importForm, async () => {
+    if (!picks.length) throw new Error("Tick the people to add first.");
+    let made;
+    try {
+      made = await api("/api/v1/tenant/members/import", { method: "POST", body: { members: picks } });
+    } catch (error) {
+      await loadPeople();
+      throw refusal(error);
+    }
+    chosen.clear();
+    toast(`Added ${made.length} ${made.length === 1 ? "member" : "members"} from ${PSA}`);
+    await loadPeople();
+  });
+});
+
 memberForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const data = Object.fromEntries(new FormData(memberForm).entries());
   busy(submitter(memberForm, event), memberForm, async () => {
     const made = await api("/api/v1/tenant/members", { method: "POST", body: data });
     memberForm.reset();
+    markPerson(made.psa_member_id, made);
     await loadMembers();
     showOnce(`API token for ${made.name} (for scripts and the API; for the panel, make them a sign-in link):`, made.token);
     toast(`${made.name} added as ${made.role}`);
@@ -670,7 +836,7 @@ $("refresh-audit").addEventListener("click", (event) => busy(event.currentTarget
 
 async function start() {
   const loads = [
-    loadConnection().then(() => loadStatuses()),
+    loadConnection().then(() => Promise.all([loadStatuses(), loadPeople()])),
     loadWebhook(),
     loadMembers(),
     loadSettings(),
