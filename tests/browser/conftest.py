@@ -7,6 +7,7 @@ Every page fails its test on a JavaScript error or a Content-Security-Policy vio
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,11 @@ from connector.queue import QUEUE_NAMES, ThreadWorker, queue
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.pipeline import connect_sandbox_tenant
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Every browser test saves its screens; into docs/ only when asked
+# (BATON_SCREENSHOTS=docs/screenshots ./dev test tests/browser), so a test run leaves the
+# checkout as it was.
+REPOSITORY = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPOSITORY / os.environ.get("BATON_SCREENSHOTS", "test-results/screenshots")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -23,7 +23,7 @@ from connector import tenants as tenant_ops
 from connector.config import parse_smtp_url
 from connector.db import session
 from connector.models import Escalation, Notification, Tenant
-from connector.queue import NOTIFICATIONS, NOTIFY, queue
+from connector.queue import NOTIFICATIONS, NOTIFY
 from tests.integration.panel_setup import connect_sandbox
 from tests.integration.pipeline import accepted, escalation_ids, run_worker, wait_for
 from tests.integration.smtp import Inbox, free_port

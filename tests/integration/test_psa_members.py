@@ -11,39 +11,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from adapters.autotask.sandbox import zone_url
-from adapters.autotask.sandbox.state import (
-    SANDBOX_AUTOTASK_INTEGRATION_CODE,
-    SANDBOX_AUTOTASK_SECRET,
-    SANDBOX_AUTOTASK_USERNAME,
-)
-from adapters.connectwise.sandbox.state import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_PRIVATE_KEY,
-    SANDBOX_PUBLIC_KEY,
-)
 from adapters.sandbox import SandboxStore
+from tests.integration.pipeline import KITS
 
 
 def connection(kind: str, server: Any) -> tuple[str, str, dict[str, str]]:
     """(vendor, the dialect it speaks, the connection's settings) for a tenant on the sandbox."""
-    if kind == "connectwise":
-        return "connectwise", "connectwise", {
-            "site": server.site("connectwise"), "company_id": "baton-sandbox",
-            "public_key": SANDBOX_PUBLIC_KEY, "private_key": SANDBOX_PRIVATE_KEY,
-            "client_id": SANDBOX_CLIENT_ID,
-        }  # fmt: skip
-    if kind == "autotask":
-        return "autotask", "autotask", {
-            "username": SANDBOX_AUTOTASK_USERNAME, "secret": SANDBOX_AUTOTASK_SECRET,
-            "integration_code": SANDBOX_AUTOTASK_INTEGRATION_CODE,
-            "zone_url": zone_url(server.site("autotask")),
-        }  # fmt: skip
+    if kind in KITS:
+        return kind, kind, KITS[kind].connection(server)
     dialect = kind.removeprefix("sandbox-")
     return "sandbox", dialect, {"dialect": dialect, "site": server.url}
 
 
-KINDS = ["connectwise", "autotask", "sandbox-connectwise", "sandbox-autotask"]
+KINDS = [*KITS, *(f"sandbox-{key}" for key in KITS)]
 
 
 @dataclass
@@ -59,12 +39,8 @@ class MSP:
     ada_id: int
 
     def psa_id(self, identifier: str) -> str:
-        """What the dialect's webhooks name the person by: the identifier, or the resource id."""
-        if self.speaks == "connectwise":
-            return identifier
-        person = self.store.member(identifier)
-        assert person is not None
-        return str(person.id)
+        """What the dialect's webhooks name the person by: the identifier, or a number."""
+        return KITS[self.speaks].member_id(self.store, identifier)
 
     def console(self, method: str, path: str, json: Any = None) -> Any:
         return self.client.open(f"/api/v1/tenant{path}", method=method, json=json, headers=self.ada)
