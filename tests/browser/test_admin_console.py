@@ -23,6 +23,7 @@ from adapters.connectwise.sandbox.state import (
 )
 from tests.browser.conftest import SCREENSHOTS, TAB, BurstWorker, shot, wait_for
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.pipeline import KITS
 
 pytestmark = pytest.mark.browser
 
@@ -288,7 +289,9 @@ def lambda_startswith(prefix: str):
     return re.compile("^" + re.escape(prefix))
 
 
-def test_never_send_terms_and_patterns_are_managed_from_the_console(browser, empty_tenant):
+def test_never_send_terms_and_patterns_are_managed_from_the_console(
+    browser, empty_tenant, fake_anthropic
+):
     problems: list[str] = []
     page = open_console(browser, empty_tenant, problems)
     section = page.locator("#redaction")
@@ -335,6 +338,24 @@ def test_never_send_terms_and_patterns_are_managed_from_the_console(browser, emp
     assert [(p["kind"], p["label"]) for p in stored] == [("pattern", "Contoso service accounts")]
     page.context.close()
     assert not problems, problems
+
+    # End to end: the pattern set in the console keeps its secret from the model.
+    operator = requests.Session()
+    operator.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    tenant = f"{empty_tenant['url']}/api/v1/admin/tenants/newco"
+    kit = KITS["connectwise"]
+    for method, path, body in (
+        ("PUT", "/connection", kit.connection(empty_tenant["server"])),
+        ("PATCH", "", {"escalation_statuses": ["Escalated"]}),
+        ("POST", "/webhooks/install", None),
+    ):
+        answer = operator.request(method, tenant + path, json=body)
+        assert answer.status_code == 200, answer.text
+    store = empty_tenant["store"]
+    store.add_note(104512, "svc_backup uses CTS-SVC-4471-Q since May", author="kpatel")
+    store.escalate(104512, member="kpatel", reason="Backups fail after the rotation")
+    [sent] = wait_for(fake_anthropic.message_requests, what="the model call")
+    assert "CTS-SVC-4471-Q" not in sent.raw and "[redacted: never_send]" in sent.raw
 
 
 def test_people_are_imported_from_the_psa_in_the_console(browser, empty_tenant):
