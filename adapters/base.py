@@ -155,6 +155,13 @@ class AdapterError(Exception):
         self.vendor_code = vendor_code
 
 
+def require_settings(settings: Mapping[str, str], required: tuple[str, ...], vendor: str) -> None:
+    """Refuse a connection whose required settings are absent or blank, naming each one."""
+    missing = [k for k in required if not str(settings.get(k) or "").strip()]
+    if missing:
+        raise AdapterError(f"{vendor} settings are missing: {', '.join(missing)}")
+
+
 class WebhookRejected(AdapterError):
     """The delivery does not verify (bad or missing signature, forbidden key URL)."""
 

@@ -26,6 +26,7 @@ from adapters.base import (
     OutboundBlocked,
     RateLimited,
     Unavailable,
+    require_settings,
 )
 from adapters.http import MAX_RETRY_AFTER_SECONDS, VendorHTTP
 from adapters.values import lower_keys, numeric, origin
@@ -93,9 +94,7 @@ class AutotaskClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        missing = [k for k in REQUIRED_SETTINGS if not str(settings.get(k) or "").strip()]
-        if missing:
-            raise AdapterError(f"Autotask settings are missing: {', '.join(missing)}")
+        require_settings(settings, REQUIRED_SETTINGS, "Autotask")
         self.options = options
         self.username = settings["username"].strip()
         self.integration_code = settings["integration_code"].strip()

@@ -15,7 +15,13 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import requests
 
-from adapters.base import AdapterError, AdapterOptions, AuthenticationFailed, NotFound
+from adapters.base import (
+    AdapterError,
+    AdapterOptions,
+    AuthenticationFailed,
+    NotFound,
+    require_settings,
+)
 from adapters.http import VendorHTTP
 from adapters.values import lower_keys, numeric, origin
 
@@ -90,9 +96,7 @@ class ConnectWiseClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        missing = [k for k in REQUIRED_SETTINGS if not str(settings.get(k) or "").strip()]
-        if missing:
-            raise AdapterError(f"ConnectWise settings are missing: {', '.join(missing)}")
+        require_settings(settings, REQUIRED_SETTINGS, "ConnectWise")
         self.options = options
         self.configured_site = settings["site"].strip().rstrip("/")
         self.site = api_site(settings["site"])

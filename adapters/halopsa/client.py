@@ -29,6 +29,7 @@ from adapters.base import (
     PermissionDenied,
     RateLimited,
     Unavailable,
+    require_settings,
 )
 from adapters.halopsa.errors import (
     CLIENT_HELP,
@@ -124,9 +125,7 @@ class HaloClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        missing = [k for k in REQUIRED_SETTINGS if not str(settings.get(k) or "").strip()]
-        if missing:
-            raise AdapterError(f"HaloPSA settings are missing: {', '.join(missing)}")
+        require_settings(settings, REQUIRED_SETTINGS, "HaloPSA")
         self.options = options
         self.site = site_base(settings["site"])
         self.api = self.site + "/api"
