@@ -28,7 +28,7 @@ def render_note(escalation: Escalation, handoff: Handoff) -> str:
     lines = [handoff.summary_prose.strip(), ""]
     if handoff.tried:
         lines.append("What was tried:")
-        lines += [_tried_line(item) for item in handoff.tried]
+        lines += [tried_line(item) for item in handoff.tried]
         lines.append("")
     if handoff.what_we_know:
         lines.append("What we know:")
@@ -54,6 +54,7 @@ def render_note(escalation: Escalation, handoff: Handoff) -> str:
     return "\n".join(lines)
 
 
-def _tried_line(item: dict[str, str]) -> str:
+def tried_line(item: dict[str, str]) -> str:
+    """One thing tried, with what it showed when the ticket says."""
     result = (item.get("result") or "").strip()
     return f"- {item['action']}: {result}" if result else f"- {item['action']}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector import ai
-from connector.handoff_text import render_note
+from connector.handoff_text import render_note, tried_line
 from connector.models import Escalation, Handoff
 from connector.redaction import TenantRules, redact
 from connector.summary import LANGUAGES
@@ -88,6 +88,8 @@ def ticket_notes(escalation: Escalation, handoff: Handoff) -> str:
 def source_material(handoff: Handoff) -> str:
     """The saved handoff's fields, without Baton's footer and marker (internal detail)."""
     lines = [handoff.summary_prose.strip()]
+    if handoff.tried:  # the client often did or saw some of it: "we already restarted ..."
+        lines += ["", "Already tried by the technicians:", *map(tried_line, handoff.tried)]
     if handoff.what_we_know:
         lines += ["", "What we know:", *(f"- {fact}" for fact in handoff.what_we_know)]
     if handoff.likely_cause:

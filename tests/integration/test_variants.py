@@ -437,6 +437,7 @@ def test_the_tone_request_is_the_saved_handoff_in_the_tenants_language():
         source="ai",
         summary_prose="Outlook prompts because the device is disabled in Entra.",
         what_we_know=["Webmail works", "Password reset [redacted: password] done"],
+        tried=[{"action": "Recreated the Outlook profile", "result": "still prompts"}],
         likely_cause="The device object was disabled.",
         suggested_steps=["Re-enable the device in Entra"],
         confidence="medium",
@@ -447,6 +448,7 @@ def test_the_tone_request_is_the_saved_handoff_in_the_tenants_language():
     assert "Write in German." in request["system"] and "[redacted: ...]" in request["system"]
     content = request["messages"][0]["content"]
     assert handoff.summary_prose in content and "Re-enable the device in Entra" in content
+    assert "- Recreated the Outlook profile: still prompts" in content  # what was tried, too
     assert "Subject: " in content and "claude-sonnet-5-5" not in content
 
 
