@@ -55,6 +55,8 @@ class CallResult:
     error: str | None
     latency_ms: int
     attempts: int
+    # Tokens billed for attempts that gave no message (a stream broken after it began).
+    spent: tuple[int, int] = (0, 0)
 
     @property
     def ok(self) -> bool:
@@ -181,7 +183,9 @@ def stream_model(
             return exc.type in MID_STREAM_TRANSIENT
         return isinstance(exc, (*RETRYABLE, TimeoutError, httpx2.TransportError))
 
-    return _attempts(reader.attempt, retryable, deadline_seconds=deadline_seconds)
+    result = _attempts(reader.attempt, retryable, deadline_seconds=deadline_seconds)
+    result.spent = reader.spent
+    return result
 
 
 class _StreamReader:
@@ -193,9 +197,20 @@ class _StreamReader:
         self.open_stream = open_stream
         self.on_text = on_text
         self.shown = False
+        self.spent = (0, 0)  # usage of the attempts that failed after their message began
 
     def attempt(self, client: anthropic.Anthropic, remaining: float) -> Any:
         """The final message; raises what the stream raised, or TimeoutError on a stall."""
+        usage = [(0, 0)]  # the snapshot's usage so far, kept by the reading thread
+        try:
+            return self._attempt(client, remaining, usage)
+        except BaseException:
+            self.spent = (self.spent[0] + usage[-1][0], self.spent[1] + usage[-1][1])
+            raise
+
+    def _attempt(
+        self, client: anthropic.Anthropic, remaining: float, usage: list[tuple[int, int]]
+    ) -> Any:
         started = time.monotonic()
         box: thread_queue.Queue[tuple[str, Any]] = thread_queue.Queue()
         gap = min(STREAM_GAP_SECONDS, remaining)  # httpx2's read timeout: every gap
@@ -211,6 +226,8 @@ class _StreamReader:
                     began = False
                     for event in stream:
                         began = began or event.type == "message_start"
+                        if event.type in ("message_start", "message_delta"):
+                            usage.append(usage_tokens(stream.current_message_snapshot))
                         if event.type == "text":
                             box.put(("text", event.snapshot))
                     box.put(("done", stream.get_final_message() if began else None))
@@ -312,6 +329,7 @@ def record_call(
 ) -> AICall:
     """One row per call Baton made (not for calls never sent, e.g. no API key)."""
     tokens_in, tokens_out = usage_tokens(result.message) if result.message is not None else (0, 0)
+    tokens_in, tokens_out = tokens_in + result.spent[0], tokens_out + result.spent[1]
     row = AICall(
         tenant_id=tenant_id,
         escalation_id=escalation_id,

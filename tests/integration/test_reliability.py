@@ -170,6 +170,9 @@ def test_stream_faults_end_in_a_terminal_handoff_within_the_deadline(
     with app.app_context():
         [call] = session.scalars(select(AICall)).all()
         assert call.purpose == "summary" and call.outcome == outcome
+        # Billed is billed: every attempt whose stream began counts its prompt, failed or not.
+        began = [] if faults[0][0] == "hang" else fake_anthropic.message_requests()
+        assert call.input_tokens == sum(len(r.raw) // 4 for r in began)
         session.remove()
 
 
