@@ -376,6 +376,18 @@ class SandboxStore:
             self._emit("status", ticket_id, member)
         return after
 
+    def add_ticket(self, record: dict[str, Any]) -> Ticket:
+        """A new ticket, written like a line of the corpus (its notes, time and items too)."""
+        with self._lock:
+            if int(record["id"]) in self._tickets:
+                raise ValueError(f"ticket {record['id']} exists")
+            for kind, key, start in (("company", "company", 250), ("priority", "priority", 1)):
+                self.stable_id(kind, record.get(key, ""), start)
+            if record.get("escalated_by"):
+                self._add_member(record["escalated_by"])
+            self._seed_ticket(record)
+            return self._tickets[int(record["id"])]
+
     def resolve(self, ticket_id: int, resolution: str, *, member: str = "sseniorr") -> Ticket:
         """What a senior does when the work is done: one save that writes the resolution note
         and closes the ticket (each dialect shows both in its vendor's fields)."""
