@@ -31,6 +31,7 @@ from tests.integration.pipeline import (
     baton_notes,
     connect_vendor_tenant,
     escalation_ids,
+    repeat_of_104512,
     run_worker,
     wait_for,
 )
@@ -337,28 +338,6 @@ def test_panel_escalation_pick_up_client_update_and_emails(run, fake_anthropic):
 FIX = "Re-enabled KV-LT-0231 in Entra and excluded it from the svc-cleanup stale-device runbook"
 
 
-def _repeat_of_104512(ticket_id: int) -> dict:
-    """The same laptop of the same client failing the same way again, in other words."""
-    [row] = [r for r in CORPUS if r["id"] == 104512]
-    return {
-        **row,
-        "id": ticket_id,
-        "summary": "Outlook password prompts again on Dana's laptop",
-        "description": "Outlook asks for my password over and over again since this morning.",
-        "created": "2024-05-14T09:00:00Z",
-        "notes": [
-            {
-                "id": 990001,
-                "author": "kpatel",
-                "created": "2024-05-14T09:20:00Z",
-                "text": "Password prompts back. dsregcmd: DeviceAuthStatus FAILED.",
-                "internal": True,
-            }
-        ],
-        "time_entries": [],
-    }
-
-
 def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
     run, fake_anthropic, admin_headers
 ):
@@ -406,7 +385,7 @@ def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
     assert first["resolution"]["resolved_by"] and first["resolution"]["resolved_at"]
 
     # The second time: the same client's laptop fails again, in a new ticket.
-    run.store.add_ticket(_repeat_of_104512(104999))
+    run.store.add_ticket(repeat_of_104512(104999))
     fake_anthropic.reset()
     run.store.escalate(104999, member="kpatel", reason="Password prompts are back on KV-LT-0231")
     wait_for(lambda: len(accepted(run.store)) == 2, what="the second escalation")
