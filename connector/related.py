@@ -8,9 +8,10 @@ both inside the tenant:
 - the same client's escalations sharing any of the new one's words (few rows: the client's),
 - any client's escalations sharing every word of the title (a strong look-alike only).
 
-The candidates are ranked by the index's own relevance, boosted for the same client and for
-each configuration item they share; one sharing fewer than MIN_SHARED_TERMS words and no
-configuration item is not kept. Never across tenants: both lookups filter on the tenant.
+The index's own relevance picks the candidates; rank() orders them by the share of the new
+escalation's words each holds, boosted for the same client and each configuration item they
+share; one sharing fewer than MIN_SHARED_TERMS words and no configuration item is not kept.
+Never across tenants: both lookups filter on the tenant.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from sqlalchemy.orm import Session, scoped_session
 from connector.models import Escalation
 
 MAX_RELATED = 3
-POOL = 20  # candidates each lookup returns before the boosts decide
+POOL = 50  # candidates each lookup returns, by the index's own relevance, for rank() to order
 MAX_QUERY_TERMS = 40
 SEARCH_TEXT_CHARS = 4_000  # of title, reason, description and items, as indexed
-CLIENT_BOOST = 0.5
+CLIENT_BOOST = 0.2
 ITEM_BOOST = 0.5  # times the share of the new escalation's configuration items it shares
 MIN_SHARED_TERMS = 2
 RESOLUTION_CHARS = 4_000  # what is kept of a resolution
@@ -183,14 +184,19 @@ def find(
 
 
 def rank(candidates: Iterable[Candidate], terms: set[str], items: list[str]) -> list[int]:
-    """Candidate ids, best first: relevance, plus the boosts; too thin a match is left out."""
+    """Candidate ids, best first; too thin a match is left out.
+
+    The score is the share of the new escalation's words a candidate holds (the same in both
+    databases: PostgreSQL's ranks know nothing of how rare a word is, so they only pick the
+    pool), plus the boosts for the same client and each configuration item shared."""
     mine = {name.casefold() for name in items}
     scored: list[tuple[float, int]] = []
     for c in candidates:
         shared_items = len(mine & {name.casefold() for name in c.configuration_names})
-        if len(terms & c.search_words) < MIN_SHARED_TERMS and not shared_items:
+        shared_words = len(terms & c.search_words)
+        if shared_words < MIN_SHARED_TERMS and not shared_items:
             continue
-        score = c.text_score + (CLIENT_BOOST if c.same_client else 0.0)
+        score = shared_words / max(len(terms), 1) + (CLIENT_BOOST if c.same_client else 0.0)
         if mine:
             score += ITEM_BOOST * shared_items / len(mine)
         scored.append((score, c.id))
