@@ -2,11 +2,11 @@
 
 A search, not a model call. The database's own full-text index finds the candidates:
 PostgreSQL's `search_vector` (a generated tsvector, GIN-indexed) or, in embedded mode, the
-SQLite FTS5 table `escalation_search` (both made in migration 0007). Two indexed lookups,
-both inside the tenant:
-
-- the same client's escalations sharing any of the new one's words (few rows: the client's),
-- any client's escalations sharing every word of the title (a strong look-alike only).
+SQLite FTS5 table `escalation_search` (both made in migration 0007). One lookup inside the
+tenant: the same client's escalations sharing any of the new one's words (the client's rows
+only, through the (tenant, client) index). Another client's look-alike is not the same
+problem, so it is never "seen before"; only when the PSA names no client does the lookup span
+the tenant, for escalations sharing every word of the title.
 
 The index's own relevance picks the candidates; rank() orders them by the share of the new
 escalation's words each holds, boosted for the same client and each configuration item they
@@ -231,16 +231,15 @@ def _postgres(
     company: str,
 ) -> list[Candidate]:
     # Words are letters and digits only, so joining them makes a valid tsquery.
-    lookups = []
     if company:
-        lookups.append(("|".join(terms), "AND e.company = :company"))
-    if title:
-        lookups.append(("&".join(title), ""))
+        lookups = [("|".join(terms), "AND e.company = :company")]
+    else:
+        lookups = [("&".join(title), "")] if title else []
     found: list[Candidate] = []
     for query, narrower in lookups:
         rows = session.execute(
             text(
-                f"SELECT {_COLUMNS}, ts_rank_cd(e.search_vector, q, 32) AS score "
+                f"SELECT {_COLUMNS}, ts_rank(e.search_vector, q, 32) AS score "
                 "FROM escalations e, to_tsquery('english', :query) q "
                 f"WHERE {_SCOPE} {narrower} AND e.search_vector @@ q "
                 "ORDER BY score DESC, e.id DESC LIMIT :pool"
@@ -261,11 +260,10 @@ def _sqlite(
     def quoted(group: list[str]) -> list[str]:
         return ['"' + word.replace('"', "") + '"' for word in group]
 
-    lookups = []
     if company:
-        lookups.append((" OR ".join(quoted(terms)), "AND e.company = :company"))
-    if title:
-        lookups.append((" AND ".join(quoted(title)), ""))
+        lookups = [(" OR ".join(quoted(terms)), "AND e.company = :company")]
+    else:
+        lookups = [(" AND ".join(quoted(title)), "")] if title else []
     found: list[Candidate] = []
     for query, narrower in lookups:
         rows = session.execute(
