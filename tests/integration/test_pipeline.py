@@ -23,6 +23,7 @@ from connector.config import parse_smtp_url
 from connector.db import session
 from connector.models import Escalation
 from tests.corpus import load_corpus
+from tests.fakes.handoffs import READY_PAYLOAD
 from tests.integration.pipeline import (
     KITS,
     VendorKit,
@@ -387,6 +388,10 @@ def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
     # The second time: the same client's laptop fails again, in a new ticket.
     run.store.add_ticket(repeat_of_104512(104999))
     fake_anthropic.reset()
+    # The model cites it, and one it was never given: only the first is kept.
+    cites = [{"ticket": f"#{first['ticket']['number']}", "why": "same laptop disabled again"},
+             {"ticket": "#GLOBEX-1", "why": "made up"}]  # fmt: skip
+    fake_anthropic.set_mode("answer", payload={**READY_PAYLOAD, "seen_before": cites})
     run.store.escalate(104999, member="kpatel", reason="Password prompts are back on KV-LT-0231")
     wait_for(lambda: len(accepted(run.store)) == 2, what="the second escalation")
     run_worker(run.app)
@@ -397,6 +402,7 @@ def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
     assert seen["escalation_id"] == first_id and seen["resolution"] == FIX
     assert seen["ticket_number"] == first["ticket"]["number"]
     assert seen["resolved_by"] == first["resolution"]["resolved_by"]
+    assert detail["handoff"]["seen_before"] == cites[:1]
     # The one model call received it, inside the untrusted wrapper; never the other tenant's.
     [sent] = fake_anthropic.message_requests()
     text = sent.body["messages"][0]["content"]
@@ -407,3 +413,4 @@ def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
     # The ticket's note lists it too.
     [note] = baton_notes(run.store, 104999)
     assert "Seen before:" in note.text and FIX in note.text
+    assert "likely the same: same laptop disabled again" in note.text
