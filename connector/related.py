@@ -11,7 +11,7 @@ the tenant, for escalations sharing every word of the title.
 The index's own relevance picks the candidates; rank() orders them by the share of the new
 escalation's words each holds, boosted for the same client and each configuration item they
 share; one sharing fewer than MIN_SHARED_TERMS words and no configuration item is not kept.
-Never across tenants: both lookups filter on the tenant.
+Never across tenants: the lookup filters on the tenant.
 """
 
 from __future__ import annotations
