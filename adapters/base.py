@@ -95,6 +95,18 @@ class TicketEvent:
     # the PSA: it can only keep a delivery from counting as an escalation (the ticket may have
     # left the status and come back since: that arrives as its own delivery).
     reported_status: str = ""
+    # The PSA says the ticket is closed or resolved (ConnectWise closedFlag, Autotask's Complete,
+    # Halo's closed status): Baton then reads what fixed it through `fetch_resolution`.
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What fixed a ticket, as the PSA recorded it when it was closed."""
+
+    text: str
+    resolved_by: str = ""  # the person's name as the PSA shows it
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +241,9 @@ class PSAAdapter(Protocol):
 
     def fetch_context(self, ticket_id: str) -> TicketContext:
         """The ticket, all its notes, time entries and configuration items."""
+
+    def fetch_resolution(self, ticket_id: str) -> Resolution | None:
+        """What fixed the ticket, who closed it and when; None while it is not closed."""
 
     def post_note(
         self, ticket_id: str, text: str, *, visibility: Visibility, title: str = ""

@@ -18,15 +18,20 @@ kept on the escalation row. The rules:
 - The budget holds for any input: a giant description (or reason, or list of
   configuration items) is cut in the middle, with a marker, until it fits.
 
+- Earlier escalations like this one (connector/related.py), with what fixed them, go in as
+  their own section, inside the same untrusted wrapper, redacted again: whole entries, best
+  first, within an eighth of the budget.
+
 Order in the text: header, description, escalation reason, configuration items, time
-summary, notes oldest to newest, so the newest notes sit nearest the question.
+summary, earlier escalations, notes oldest to newest, so the newest notes sit nearest the
+question.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +53,12 @@ MAX_CONFIGURATIONS = 50
 MAX_DETAILS = 20  # per configuration item
 MAX_MEMBERS = 20
 MAX_WORK_ENTRIES = 8  # time entries whose notes the snapshot keeps
+EARLIER_SHARE = 8  # earlier escalations get at most 1/EARLIER_SHARE of the budget
+EARLIER_FIX_CHARS = 800  # of each one's resolution
+EARLIER_HEADING = (
+    "## Earlier escalations like this one, and what fixed them (from Baton's history of this "
+    "MSP; cite one by its number if this is likely the same problem)"
+)
 
 WRAPPER = "ticket_data"
 PREFACE = (
@@ -337,6 +348,38 @@ def _work_log(entries: tuple[TimeEntry, ...], clean: _Cleaner) -> list[dict[str,
 # --- notes -----------------------------------------------------------------------------
 
 
+def _earlier(
+    earlier: Sequence[Mapping[str, Any]], clean: _Cleaner, room: int
+) -> tuple[str, list[str]]:
+    """The section of earlier escalations that fits in `room` tokens (whole entries, best
+    first), and the ticket numbers it holds."""
+    lines: list[str] = []
+    numbers: list[str] = []
+    for entry in earlier:
+        number = clean(entry.get("ticket_number") or entry.get("ticket_id"), LABEL_CHARS)
+        when = str(entry.get("received_at") or "")[:10]
+        company = clean(entry.get("company"), FIELD_CHARS)
+        title = clean(entry.get("title"), TITLE_CHARS)
+        head = (
+            f"- #{number} (escalated {when}" + (f", {company}" if company else "") + f"): {title}"
+        )
+        fix = clean(entry.get("resolution") or "")
+        if fix:
+            by = clean(entry.get("resolved_by"), LABEL_CHARS)
+            on = str(entry.get("resolved_at") or "")[:10]
+            who = ", ".join(part for part in (by, on) if part)
+            fix = _cut_middle(fix, EARLIER_FIX_CHARS)
+            line = f"{head}\n  What fixed it" + (f" ({who})" if who else "") + f": {fix}"
+        else:
+            line = f"{head}\n  What fixed it: not recorded"
+        candidate = _Section(EARLIER_HEADING, "\n".join([*lines, line]))
+        if candidate.tokens > room:
+            break
+        lines.append(line)
+        numbers.append(number)
+    return ("\n".join(lines), numbers)
+
+
 def _note_label(note: Note, author: str, note_id: str, *, shortened: bool) -> str:
     audience = "internal" if note.internal else "client-visible"
     label = f"[note {note_id} | {author} | {_when(note.created_at)} | {audience}"
@@ -414,9 +457,10 @@ def build_source(
     escalated_by: str = "",
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     rules: TenantRules | None = None,
+    earlier: Sequence[Mapping[str, Any]] = (),
 ) -> SourceMaterial:
     """Redact `context` (with the tenant's own `rules`, if any) and fit it to `budget_tokens`
-    (see the module docstring)."""
+    (see the module docstring). `earlier`: related escalations as `related.view` gives them."""
     if budget_tokens < MIN_BUDGET_TOKENS:
         raise ValueError(f"budget_tokens must be at least {MIN_BUDGET_TOKENS}")
     clean = _Cleaner(rules)
@@ -439,7 +483,9 @@ def build_source(
     # Oldest first; sorted() is stable, so the PSA's own order breaks ties.
     notes = sorted(context.notes, key=lambda note: _sort_key(note.created_at))
     total = len(notes)
-    fixed = sum(map(estimate_tokens, (PREFACE, OPEN_TAG, CLOSE_TAG, header)))
+    earlier_body, earlier_numbers = _earlier(earlier, clean, budget_tokens // EARLIER_SHARE)
+    earlier_section = _Section(EARLIER_HEADING, earlier_body).render() if earlier_body else ""
+    fixed = sum(map(estimate_tokens, (PREFACE, OPEN_TAG, CLOSE_TAG, header, earlier_section)))
     if notes:  # the widest the notes heading and the omitted line can be
         fixed += estimate_tokens(f"## Notes, oldest first ({total} of {total} shown)\n")
         fixed += estimate_tokens(f"({total} older notes omitted)\n")
@@ -457,6 +503,7 @@ def build_source(
     kept, omitted = _select_notes(notes, budget_tokens - fixed, clean, from_note)
 
     parts = [PREFACE, OPEN_TAG, header, *(section.render() for section in sections)]
+    parts.append(earlier_section)
     if notes:
         parts.append(f"## Notes, oldest first ({len(kept)} of {total} shown)\n")
         if omitted:
@@ -481,6 +528,7 @@ def build_source(
         "work_log": _work_log(context.time_entries, clean),
         "notes": [row for _, row in kept],
         "note_ids": [str(note.id) for note in notes],
+        "earlier": earlier_numbers,  # the earlier escalations the model was given, by number
         "total_notes": total,
         "omitted_notes": omitted,
         "redactions": dict(sorted(clean.redactions.items())),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
-from connector import events, notify, summary, tenant_patterns
+from connector import events, notify, related, summary, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.db import insert_if_absent, session, utcnow
 from connector.handoff_text import note_marker, render_note
@@ -76,7 +76,9 @@ def record(
 ) -> Recorded:
     """Record an escalation if the ticket is entering an escalated status; commit; no enqueue."""
     # PSA text may hold NUL characters, which PostgreSQL text cannot store.
-    event = replace(event, **{f.name: _text(getattr(event, f.name)) for f in fields(event)})
+    texts: dict[str, Any] = {f.name: getattr(event, f.name) for f in fields(event)}
+    cleaned: dict[str, Any] = {k: _text(v) for k, v in texts.items() if isinstance(v, str)}
+    event = replace(event, **cleaned)
     reason = _text(reason) if reason else reason
     existing = find_by_delivery(tenant, event.delivery_key)
     if existing is not None:
@@ -223,13 +225,30 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
             enqueue_write_back(escalation.id)
         session.refresh(handoff)
         return handoff
-    material = context_builder.build_source(
-        ticket_context,
-        reason=escalation.reason,
-        escalated_by=escalation.escalated_by,
-        budget_tokens=settings.context_budget_tokens,
-        rules=tenant_patterns.rules_for(tenant),
-    )
+    rules = tenant_patterns.rules_for(tenant)
+
+    def build(earlier: list[dict[str, Any]]) -> context_builder.SourceMaterial:
+        return context_builder.build_source(
+            ticket_context,
+            reason=escalation.reason,
+            escalated_by=escalation.escalated_by,
+            budget_tokens=settings.context_budget_tokens,
+            rules=rules,
+            earlier=earlier,
+        )
+
+    material = build([])
+    if ticket_context.ticket.title and not escalation.ticket_title:
+        escalation.ticket_title = ticket_context.ticket.title
+    # Seen before: the search reads the redacted material, so it is built first; when earlier
+    # escalations are found, the material is built again with them, within the same budget.
+    related.index(escalation, material.snapshot)
+    session.flush()
+    earlier = [related.view(e) for e in related.find(session, escalation)]
+    escalation.related = earlier
+    if earlier:
+        material = build(earlier)
+    step(escalation.id, "related_found", related=[e["escalation_id"] for e in earlier])
     escalation.context_snapshot = material.snapshot
     escalation.context_tokens = material.tokens
     handoff.partial = None  # this call's fields replace whatever an earlier try showed
@@ -238,8 +257,6 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
         escalation.reason = material.snapshot["reason"]
     if ticket_context.ticket.url and not escalation.ticket_url:
         escalation.ticket_url = ticket_context.ticket.url
-    if ticket_context.ticket.title and not escalation.ticket_title:
-        escalation.ticket_title = ticket_context.ticket.title
     session.commit()
     step(
         escalation.id, "context_built", tokens=material.tokens, redactions=dict(material.redactions)
@@ -265,7 +282,8 @@ def generate(escalation_id: int, *, final_attempt: bool = True) -> Handoff | Non
 
 
 ANSWER_FIELDS = (
-    "summary_prose", "what_we_know", "likely_cause", "suggested_steps", "tried", "open_questions"
+    "summary_prose", "what_we_know", "likely_cause", "suggested_steps", "tried", "open_questions",
+    "seen_before",
 )  # fmt: skip
 
 
@@ -339,6 +357,9 @@ def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
     A fallback keeps the fields the model had shown, marked unfinished; a ready one replaces
     them with the validated answer."""
     result = without_secrets(escalation, result)
+    given = set((escalation.context_snapshot or {}).get("earlier") or [])
+    # Only an escalation the model was given can be cited: "#117045" and "117045" alike.
+    cited = [c for c in result.seen_before if c.get("ticket", "").lstrip("#").strip() in given]
     replaced = {"partial": None} if result.source == "ai" else {}
     saved: int = session.execute(  # type: ignore[attr-defined]
         update(Handoff)
@@ -353,6 +374,7 @@ def finish(escalation: Escalation, result: summary.HandoffResult) -> bool:
             confidence=result.confidence,
             tried=result.tried,
             open_questions=result.open_questions,
+            seen_before=cited,
             model=result.model,
             generated_at=utcnow(),
             failure_reason=result.failure_reason,

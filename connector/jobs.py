@@ -10,7 +10,7 @@ from flask import Flask
 from rq import get_current_job
 from sqlalchemy import select
 
-from connector import ai, escalations, new_notes, notify
+from connector import ai, escalations, new_notes, notify, resolutions
 from connector.db import session
 from connector.models import Escalation
 
@@ -47,3 +47,7 @@ def run_chat_follow_up(escalation_id: int) -> None:
 
 def run_note_count(escalation_id: int) -> int | None:
     return new_notes.count(escalation_id)
+
+
+def run_resolution(escalation_id: int) -> str | None:
+    return resolutions.capture(escalation_id)

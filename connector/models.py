@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -122,7 +123,10 @@ class TicketState(Base):
 
 class Escalation(Base):
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("tenant_id", "delivery_key"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "delivery_key"),
+        Index("ix_escalations_tenant_company", "tenant_id", "company"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -147,6 +151,20 @@ class Escalation(Base):
     first_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     note_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note_written_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What "seen before" searches (connector/related.py), set from the redacted context: the
+    # client, the configuration items' names, and title, reason and description as one text.
+    # PostgreSQL indexes it in a generated tsvector column, SQLite in an FTS5 table (0007).
+    company: Mapped[str] = mapped_column(String(200), default="")
+    configuration_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    # What fixed it (redacted), who and when: read from the PSA when it closes the ticket
+    # ("psa"), or written by a senior on the handoff screen ("panel"), whose words are kept.
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[str] = mapped_column(String(200), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The earlier escalations found when the handoff was written, as shown and sent to the model.
+    related: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     tenant: Mapped[Tenant] = relationship()
     handoff: Mapped[Handoff | None] = relationship(back_populates="escalation", uselist=False)
@@ -178,6 +196,8 @@ class Handoff(Base):
     partial: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Notes added to the ticket since the snapshot this handoff was written from.
     new_notes: Mapped[int] = mapped_column(Integer, default=0)
+    # The earlier escalations the model says this one is likely the same as: {ticket, why}.
+    seen_before: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
     escalation: Mapped[Escalation] = relationship(back_populates="handoff")
 

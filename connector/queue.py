@@ -75,7 +75,13 @@ NOTE_COUNT = JobKind(
     "connector.jobs.run_note_count", NOTIFY, "notes", (15, 30, 60, 120), timeout_seconds=60
 )
 NOTE_COUNT_AGAIN = replace(NOTE_COUNT, id_prefix="notes-again")
-JOB_KINDS = (HANDOFF, WRITE_BACK, NOTIFICATIONS, CHAT_FOLLOW_UP, NOTE_COUNT, NOTE_COUNT_AGAIN)
+# What fixed a closed ticket, read from the PSA: light, never urgent, retried through an outage.
+RESOLUTION = JobKind(
+    "connector.jobs.run_resolution", NOTIFY, "resolution", (15, 60, 300, 900), timeout_seconds=60
+)
+JOB_KINDS = (
+    HANDOFF, WRITE_BACK, NOTIFICATIONS, CHAT_FOLLOW_UP, NOTE_COUNT, NOTE_COUNT_AGAIN, RESOLUTION
+)  # fmt: skip
 
 _embedded_server: fakeredis.FakeServer | None = None
 _embedded_lock = threading.Lock()

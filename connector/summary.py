@@ -51,6 +51,14 @@ class TriedItem(BaseModel):
     result: str = Field(description="What it showed or changed; empty if the ticket does not say.")
 
 
+class SeenBefore(BaseModel):
+    ticket: str = Field(description="The number of an earlier escalation listed in the material.")
+    why: str = Field(
+        description="In a few words, why this one is likely the same problem, and whether what "
+        "fixed it then applies now."
+    )
+
+
 # The model writes the fields in this order: what a senior needs first comes first.
 class HandoffDraft(BaseModel):
     """What the model must return. Limits the schema cannot carry are checked on parsing."""
@@ -62,6 +70,12 @@ class HandoffDraft(BaseModel):
     )
     likely_cause: str = Field(description="The most likely cause, given the facts.")
     confidence: Literal["low", "medium", "high"]
+    seen_before: list[SeenBefore] = Field(
+        default_factory=list,
+        max_length=3,
+        description="The earlier escalations listed in the material that are likely the same "
+        "problem (at most 3, most likely first); empty if none is, or none is listed.",
+    )
     what_we_know: list[str] = Field(
         min_length=1,
         max_length=8,
@@ -90,6 +104,11 @@ FIELD_TYPES: dict[str, TypeAdapter[Any]] = {
     for name, info in HandoffDraft.model_fields.items()
 }
 TRIED_ITEM = TypeAdapter(TriedItem)
+SEEN_BEFORE_ITEM = TypeAdapter(SeenBefore)
+ITEM_TYPES: dict[str, TypeAdapter[Any]] = {
+    "tried": TRIED_ITEM,
+    "seen_before": SEEN_BEFORE_ITEM,
+}  # lists of objects
 
 
 @dataclass
@@ -104,6 +123,7 @@ class HandoffResult:
     failure_reason: str | None = None
     tried: list[dict[str, str]] = field(default_factory=list)
     open_questions: list[str] = field(default_factory=list)
+    seen_before: list[dict[str, str]] = field(default_factory=list)  # {ticket, why}
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,6 +146,9 @@ comes first because it answers the senior's first question.
 - "[redacted: ...]" marks a secret removed by Baton; never guess it and never ask for it.
 - Write in {language}. Plain text, no markdown, no HTML.
 - confidence: high only when the facts point clearly to one cause; low when they do not.
+- Earlier escalations of this MSP may be listed with what fixed them. Cite one in \
+"seen_before" only when the facts point to the same problem (same device or service, same \
+symptom); then say in the likely cause and the steps whether that fix applies now.
 """
 
 
@@ -201,6 +224,7 @@ def generate(
         confidence=fields["confidence"],
         tried=fields["tried"],
         open_questions=fields["open_questions"],
+        seen_before=fields.get("seen_before", []),
         model=getattr(result.message, "model", None) or model,
     )
 
@@ -223,9 +247,9 @@ def tidy(fields: dict[str, Any]) -> dict[str, Any]:
     for name, value in fields.items():
         if isinstance(value, str):
             out[name] = value.strip()
-        elif name == "tried":
-            items = ({k: item[k].strip() for k in ("action", "result")} for item in value)
-            out[name] = [item for item in items if item["action"]]
+        elif name in ITEM_TYPES:  # lists of objects: their first field must say something
+            items = [{k: str(v).strip() for k, v in item.items()} for item in value]
+            out[name] = [item for item in items if next(iter(item.values()), "")]
         else:
             out[name] = [item.strip() for item in value if item.strip()]
     return out
@@ -248,8 +272,8 @@ def shown_fields(text: str) -> dict[str, Any]:
         return {}
     shown: dict[str, Any] = {}
     for name, value in written.items():
-        if name == "tried" and isinstance(value, list):
-            value = [item for item in value if _valid(TRIED_ITEM, item) is not None]
+        if name in ITEM_TYPES and isinstance(value, list):
+            value = [item for item in value if _valid(ITEM_TYPES[name], item) is not None]
         valid = _valid(FIELD_TYPES[name], value) if name in FIELD_TYPES else None
         if valid is not None:
             shown[name] = valid

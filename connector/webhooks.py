@@ -16,7 +16,7 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from connector import escalations, new_notes
+from connector import escalations, new_notes, resolutions
 from connector import tenants as tenant_ops
 from connector.config import MAX_BODY_BYTES
 from connector.db import session
@@ -142,6 +142,8 @@ def _receive(vendor: str, slug: str):
         message = f"the trigger's status names could not be resolved: {exc}"
         return _refuse(tenant, slug, vendor, 503, "psa_unavailable", message, outcome="failed")
     recorded = escalations.record(tenant, event)
+    if event.closed:  # what fixed it is read through the adapter, off the webhook's path
+        resolutions.enqueue(tenant, event.ticket_id)
     if recorded.escalation is None:
         _audit(tenant, slug, vendor, "ignored", 200, recorded.ignored or "", event.delivery_key)
         if recorded.changed is not None:

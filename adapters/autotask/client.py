@@ -54,6 +54,10 @@ _SLOTS: dict[tuple[str, str], threading.BoundedSemaphore] = {}
 _LOCK = threading.Lock()
 
 
+# The ticket status "Complete": a system value every Autotask instance has.
+COMPLETE_STATUS = 5
+
+
 def zone_base(url: str) -> str:
     """The zone root ending in "/": a pasted .../V1.0/ path or a missing slash is normalised."""
     url = url.strip()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.autotask.client import eq
+from adapters.autotask.client import COMPLETE_STATUS, eq
 from adapters.autotask.lookups import AutotaskLookups
 from adapters.base import (
     ConfigurationItem,
     Note,
     NotFound,
     PermissionDenied,
+    Resolution,
     Ticket,
     TicketContext,
     TimeEntry,
@@ -54,6 +55,21 @@ class AutotaskContext(AutotaskLookups):
             notes=tuple(self._notes(tid)),
             time_entries=tuple(self._time_entries(tid)),
             configurations=tuple(self._configurations(tid, raw)),
+        )
+
+    def fetch_resolution(self, ticket_id: str) -> Resolution | None:
+        """A Complete ticket's Resolution field, who completed it and when."""
+        tid = self._ticket_id(ticket_id)
+        raw = self._item(f"Tickets/{tid}")
+        if raw is None:
+            raise NotFound(f"autotask has no ticket {tid}")
+        if int_or_none(raw.get("status")) != COMPLETE_STATUS:
+            return None
+        by = raw.get("completedByResourceID")
+        return Resolution(
+            text=str(raw.get("resolution") or "").strip(),
+            resolved_by=self._name("Resources", by) if by is not None else "",
+            resolved_at=when(raw.get("completedDate")),
         )
 
     def _notes(self, tid: str) -> list[Note]:

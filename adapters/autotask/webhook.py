@@ -8,7 +8,7 @@ import hmac
 import json
 from typing import Any
 
-from adapters.autotask.client import AutotaskClient
+from adapters.autotask.client import COMPLETE_STATUS, AutotaskClient
 from adapters.base import Ignored, MalformedWebhook, TicketEvent, WebhookRejected, WebhookRequest
 from adapters.values import header, int_or_none, lower_keys
 
@@ -130,4 +130,5 @@ class AutotaskWebhooks(AutotaskClient):
             title=str(fields.get("title") or ""),
             actor=str(person) if person is not None else "",
             ticket_number=str(fields.get("ticketnumber") or ""),
+            closed=number == COMPLETE_STATUS,
         )

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.base import ConfigurationItem, Note, NotFound, Ticket, TicketContext, TimeEntry
+from adapters.base import (
+    ConfigurationItem,
+    Note,
+    NotFound,
+    Resolution,
+    Ticket,
+    TicketContext,
+    TimeEntry,
+)
 from adapters.connectwise.client import API_TO_UI, ConnectWiseClient, ref_name
 from adapters.values import lower_keys, when
 
@@ -55,6 +63,25 @@ class ConnectWiseContext(ConnectWiseClient):
             notes=tuple(self._note(n) for n in notes),
             time_entries=tuple(self._time_entries(tid)),
             configurations=tuple(self._configurations(tid)),
+        )
+
+    def fetch_resolution(self, ticket_id: str) -> Resolution | None:
+        """A closed ticket's Resolution notes (oldest first), who closed it and when."""
+        tid = self._ticket_id(ticket_id)
+        raw = self._get(f"/service/tickets/{tid}")
+        if not raw.get("closedFlag"):
+            return None
+        notes = sorted(
+            (n for n in self._list(f"/service/tickets/{tid}/notes") if n.get("resolutionFlag")),
+            key=lambda n: (str(n.get("dateCreated") or ""), str(n.get("id")).zfill(20)),
+        )
+        text = "\n\n".join(str(n.get("text") or "").strip() for n in notes).strip()
+        last = notes[-1] if notes else {}
+        by = str(raw.get("closedBy") or "") or ref_name(last.get("member"), "name", "identifier")
+        return Resolution(
+            text=text,
+            resolved_by=by,
+            resolved_at=when(raw.get("closedDate") or last.get("dateCreated")),
         )
 
     @staticmethod

@@ -152,4 +152,5 @@ class ConnectWiseWebhooks(ConnectWiseClient):
             title=str(entity.get("summary") or ""),
             actor=actor,
             ticket_number=record_id,
+            closed=entity.get("closedFlag") is True,
         )

@@ -54,6 +54,8 @@ AUTH_SERVER_TTL_SECONDS = 3600.0
 # must be the instance itself, or the client secret could be sent to a stranger.
 HALO_AUTH_DOMAINS = (".haloservicedesk.com", ".halopsa.com", ".haloitsm.com", ".halocrm.io")
 PAGE_SIZE = 100
+# "Closed", the status a new Halo instance closes tickets with (status id 9).
+CLOSED_STATUS = 9
 MAX_PAGES = 100
 
 T = TypeVar("T")

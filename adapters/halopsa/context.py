@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import ConfigurationItem, Note, Ticket, TicketContext, TimeEntry
-from adapters.halopsa.client import HaloClient, rows_of
+from adapters.base import ConfigurationItem, Note, Resolution, Ticket, TicketContext, TimeEntry
+from adapters.halopsa.client import CLOSED_STATUS, HaloClient, rows_of
 from adapters.halopsa.text import html_text
 from adapters.values import int_or_none, when
 
@@ -78,6 +78,27 @@ class HaloContext(HaloClient):
             notes=tuple(notes),
             time_entries=tuple(time_entries),
             configurations=tuple(self._assets(tid, raw)),
+        )
+
+    def fetch_resolution(self, ticket_id: str) -> Resolution | None:
+        """A closed ticket's closure note: the text of the newest action that moved it to the
+        closed status, who wrote it and when."""
+        tid = self._ticket_id(ticket_id)
+        raw = self._object(f"/Tickets/{tid}")
+        if int_or_none(raw.get("status_id")) != CLOSED_STATUS:
+            return None
+        actions = self._rows(
+            "/Actions", "actions", ticket_id=tid, excludesys="true", includehtmlnote="true"
+        )
+        closing = [a for a in actions if int_or_none(a.get("new_status")) == CLOSED_STATUS]
+        closing.sort(key=lambda a: (str(a.get("datetime") or ""), int_or_none(a.get("id")) or 0))
+        if not closing:
+            return Resolution(text="", resolved_at=utc(raw.get("dateclosed")))
+        last = closing[-1]
+        return Resolution(
+            text=action_text(last),
+            resolved_by=str(last.get("who") or ""),
+            resolved_at=utc(raw.get("dateclosed") or last.get("datetime")),
         )
 
     def _assets(self, tid: str, raw: dict[str, Any]) -> list[ConfigurationItem]:

@@ -26,6 +26,7 @@ from adapters.base import (
     WebhookRejected,
     WebhookRequest,
 )
+from adapters.halopsa.client import CLOSED_STATUS
 from adapters.halopsa.lookups import HaloLookups
 from adapters.values import header, int_or_none, lower_keys
 
@@ -118,6 +119,7 @@ class HaloWebhooks(HaloLookups):
             actor=str(actor) if actor is not None else "",
             ticket_number=str(ticket_id),
             reported_status="" if reported is None else str(reported),
+            closed=status == CLOSED_STATUS,
         )
 
     @staticmethod

@@ -22,6 +22,7 @@ API_MEMBER = "baton-api"
 STATUSES = ("New", "In Progress", "Escalated", "Waiting on Client", "Resolved")
 INITIAL_STATUS = "In Progress"
 ESCALATED_STATUS = "Escalated"
+RESOLVED_STATUS = "Resolved"
 
 # Names for the corpus technicians; any other identifier gets a name made from itself.
 KNOWN_MEMBERS = {
@@ -374,6 +375,33 @@ class SandboxStore:
         if reason or after.status != before.status:
             self._emit("status", ticket_id, member)
         return after
+
+    def add_ticket(self, record: dict[str, Any]) -> Ticket:
+        """A new ticket, written like a line of the corpus (its notes, time and items too)."""
+        with self._lock:
+            if int(record["id"]) in self._tickets:
+                raise ValueError(f"ticket {record['id']} exists")
+            for kind, key, start in (("company", "company", 250), ("priority", "priority", 1)):
+                self.stable_id(kind, record.get(key, ""), start)
+            if record.get("escalated_by"):
+                self._add_member(record["escalated_by"])
+            self._seed_ticket(record)
+            return self._tickets[int(record["id"])]
+
+    def resolve(self, ticket_id: int, resolution: str, *, member: str = "sseniorr") -> Ticket:
+        """What a senior does when the work is done: one save that writes the resolution note
+        and closes the ticket (each dialect shows both in its vendor's fields)."""
+        with self._lock:
+            before = self.ticket(ticket_id)
+            self._add_note(ticket_id, resolution, member, False, False, True)
+            after = self._set_status(self.ticket(ticket_id), RESOLVED_STATUS, member)
+        if after.status != before.status:
+            self._emit("status", ticket_id, member)
+        return after
+
+    def resolution(self, ticket_id: int) -> Note | None:
+        """The newest resolution note of the ticket, if any."""
+        return next((n for n in reversed(self.notes(ticket_id)) if n.resolution), None)
 
     def add_member(
         self, identifier: str, first_name: str, last_name: str, *, active: bool = True

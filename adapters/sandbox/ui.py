@@ -24,9 +24,16 @@ PAGE = """<!doctype html>
  <p>{{ ticket.company }} &middot; {{ ticket.board }} &middot;
     <span class="{{ 'escalated' if ticket.status == 'Escalated' else '' }}">
     {{ ticket.status }}</span></p>
+ {% if ticket.status == 'Escalated' %}
+  <form method="post" action="{{ root }}/tickets/{{ ticket.id }}/resolve">
+   <label>What fixed it<br>
+    <textarea name="resolution" rows="3" cols="80" required></textarea></label>
+   <br><button type="submit">Resolve as sseniorr</button></form>
+ {% endif %}
  {% for note in notes %}
   <h3>{{ note.author }} &middot; {{ note.created }}
-      {% if note.internal %} &middot; internal{% endif %}</h3>
+      {% if note.internal %} &middot; internal{% endif %}
+      {% if note.resolution %} &middot; resolution{% endif %}</h3>
   <pre>{{ note.text }}</pre>
  {% endfor %}
 {% else %}
@@ -80,6 +87,23 @@ def create_ui_app(store: SandboxStore) -> Flask:
         store.escalate(ticket_id, member=member, reason=reason)
         if request.is_json:
             return {"ticket": ticket_id, "status": "Escalated", "member": member}
+        return redirect(f"{request.script_root}/tickets/{ticket_id}", code=303)
+
+    @app.post("/tickets/<int:ticket_id>/resolve")
+    def resolve(ticket_id: int):
+        """What a senior does when it is fixed: a resolution note, and the ticket closed."""
+        try:
+            store.ticket(ticket_id)
+        except NotInSandbox:
+            abort(404)
+        data = request.get_json(silent=True) or request.form
+        resolution = str(data.get("resolution") or "").strip()
+        if not resolution:
+            return {"error": {"code": "invalid", "message": "resolution is required"}}, 400
+        member = data.get("member") or "sseniorr"
+        store.resolve(ticket_id, resolution, member=member)
+        if request.is_json:
+            return {"ticket": ticket_id, "status": "Resolved", "member": member}
         return redirect(f"{request.script_root}/tickets/{ticket_id}", code=303)
 
     return app

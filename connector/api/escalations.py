@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from adapters.base import AdapterError, TicketEvent
-from connector import escalations, events
+from connector import escalations, events, resolutions
 from connector import tenants as tenant_ops
 from connector.auth import current_member, require_senior
 from connector.db import insert_if_absent, session, utcnow
@@ -41,6 +41,11 @@ class TicketRefSchema(Schema):
 class TriedSchema(Schema):
     action = fields.String()
     result = fields.String(metadata={"description": "what it showed; empty when not recorded"})
+
+
+class SeenBeforeCiteSchema(Schema):
+    ticket = fields.String(metadata={"description": "the earlier escalation's ticket number"})
+    why = fields.String()
 
 
 class HandoffSchema(Schema):
@@ -82,6 +87,38 @@ class HandoffSchema(Schema):
     )
     generated_at = fields.DateTime(allow_none=True)
     failure_reason = fields.String(allow_none=True)
+    seen_before = fields.List(
+        fields.Nested(SeenBeforeCiteSchema),
+        metadata={"description": "earlier escalations the model says are likely the same"},
+    )
+
+
+class ResolutionSchema(Schema):
+    text = fields.String(metadata={"description": "what fixed it (redacted)"})
+    resolved_by = fields.String()
+    resolved_at = fields.DateTime(allow_none=True)
+    source = fields.String(metadata={"description": "psa (read when it was closed) | panel"})
+
+
+class RelatedSchema(Schema):
+    escalation_id = fields.Integer()
+    ticket_number = fields.String()
+    ticket_id = fields.String()
+    title = fields.String()
+    company = fields.String()
+    url = fields.String(metadata={"description": "the ticket in the PSA; empty when unknown"})
+    received_at = fields.String(allow_none=True, metadata={"description": "ISO 8601"})
+    resolution = fields.String(metadata={"description": "what fixed it; empty if not recorded"})
+    resolved_by = fields.String()
+    resolved_at = fields.String(allow_none=True, metadata={"description": "ISO 8601"})
+
+
+class ResolutionWriteSchema(Schema):
+    text = fields.String(
+        required=True,
+        validate=validate.Length(max=4000),
+        metadata={"description": "what fixed it; empty clears it"},
+    )
 
 
 class ClaimSchema(Schema):
@@ -110,6 +147,14 @@ class EscalationSchema(Schema):
     claim = fields.Nested(ClaimSchema, allow_none=True)
     first_action_at = fields.DateTime(allow_none=True)
     redactions = fields.Nested(RedactionsSchema)
+    resolution = fields.Nested(
+        ResolutionSchema, allow_none=True, metadata={"description": "what fixed it, once known"}
+    )
+    related = fields.List(
+        fields.Nested(RelatedSchema),
+        metadata={"description": "seen before: the tenant's earlier escalations most like this "
+                  "one, best first, as found when the handoff was written"},
+    )  # fmt: skip
 
 
 ACTION_KINDS = ("step_used", "note_posted", "variant_copied", "variant_published", "ticket_opened")
@@ -198,6 +243,7 @@ def handoff_view(escalation: Escalation) -> dict[str, Any]:
             "generated_at": None,
             "failure_reason": None,
             "started_at": None,
+            "seen_before": [],
         }
     writing = handoff.state == "pending" and bool(handoff.partial)
     saved = {name: getattr(handoff, name) for name in EMPTY_FIELDS}
@@ -212,6 +258,7 @@ def handoff_view(escalation: Escalation) -> dict[str, Any]:
         "started_at": handoff.started_at,
         "generated_at": handoff.generated_at,
         "failure_reason": handoff.failure_reason,
+        "seen_before": handoff.seen_before or [] if not writing else [],
     }
 
 
@@ -245,6 +292,19 @@ def escalation_view(escalation: Escalation) -> dict[str, Any]:
             "counts": (escalation.context_snapshot or {}).get("redactions") or {},
             "summary": redaction_note(escalation, escalation.handoff),
         },
+        "resolution": resolution_view(escalation),
+        "related": escalation.related or [],
+    }
+
+
+def resolution_view(escalation: Escalation) -> dict[str, Any] | None:
+    if not escalation.resolution:
+        return None
+    return {
+        "text": escalation.resolution,
+        "resolved_by": escalation.resolved_by,
+        "resolved_at": escalation.resolved_at,
+        "source": escalation.resolution_source or "",
     }
 
 
@@ -407,6 +467,21 @@ class Actions(MethodView):
         }
 
 
+@blp.route("/escalations/<int:escalation_id>/resolution")
+class WhatFixedIt(MethodView):
+    @blp.arguments(ResolutionWriteSchema)
+    @blp.response(200, EscalationSchema)
+    def put(self, data: dict[str, Any], escalation_id: int):
+        """Write or correct what fixed it (engineer or admin); it counts as an action and is
+        kept over what the PSA says when it closes the ticket"""
+        member = current_member()
+        require_senior(member)
+        escalation = load_escalation(escalation_id, member)
+        resolutions.write(escalation, member, data["text"])
+        record_action(escalation, member, "resolution_written", "")
+        return escalation_view(escalation)
+
+
 @blp.route("/escalations/<int:escalation_id>/regenerate")
 class Regenerate(MethodView):
     @blp.response(202, EscalationSchema)
@@ -432,6 +507,7 @@ class Regenerate(MethodView):
                     confidence=None,
                     tried=[],
                     open_questions=[],
+                    seen_before=[],
                     partial=None,
                     new_notes=0,
                     model=None,

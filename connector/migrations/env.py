@@ -4,6 +4,7 @@ from alembic import context
 
 from connector import models  # noqa: F401  (registers the tables)
 from connector.db import Base, make_engine
+from connector.migrate import declared_in_models
 
 config = context.config
 
@@ -34,6 +35,7 @@ def _run(connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=declared_in_models,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -857,3 +857,21 @@ def test_registry_builds_the_autotask_adapter() -> None:
 def test_missing_settings_are_named() -> None:
     with pytest.raises(AdapterError, match="integration_code"):
         AutotaskAdapter({**SETTINGS, "integration_code": " "}, AdapterOptions())
+
+
+def test_fetch_resolution_reads_a_complete_tickets_resolution_field(
+    rsps: Any, adapter: AutotaskAdapter
+) -> None:
+    zone(rsps)
+    ticket = load("ticket.json")
+    rsps.get(f"{API}/Tickets/351181", json=ticket)
+    assert adapter.fetch_resolution("351181") is None  # In Progress: nothing to read
+    complete = {
+        "item": {**ticket["item"], "status": 5, "resolution": "Re-enabled the laptop in Entra",
+                 "completedDate": "2025-03-05T10:00:00Z", "completedByResourceID": 29682885}
+    }  # fmt: skip
+    rsps.replace(responses.GET, f"{API}/Tickets/351181", json=complete)
+    rsps.get(f"{API}/Resources/29682885", json=load("resource_29682885.json"))
+    found = adapter.fetch_resolution("351181")
+    assert found is not None and found.text == "Re-enabled the laptop in Entra"
+    assert found.resolved_by and found.resolved_at is not None

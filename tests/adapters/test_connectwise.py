@@ -756,3 +756,31 @@ def test_registry_builds_the_connectwise_adapter() -> None:
 def test_missing_settings_are_named() -> None:
     with pytest.raises(AdapterError, match="client_id"):
         ConnectWiseAdapter({**SETTINGS, "client_id": ""}, AdapterOptions())
+
+
+def test_fetch_resolution_reads_the_closed_tickets_resolution_notes(rsps: Any) -> None:
+    companyinfo(rsps)
+    ticket = load("ticket.json")
+    adapter = ConnectWiseAdapter(
+        {**SETTINGS, "site": "https://na.myconnectwise.net"}, AdapterOptions()
+    )
+    rsps.get(f"{API}/service/tickets/104512", json=ticket)
+    assert adapter.fetch_resolution("104512") is None  # still open: nothing to read
+
+    closed = {**ticket, "closedFlag": True, "closedDate": "2024-02-07T10:00:00Z",
+              "closedBy": "sseniorr"}  # fmt: skip
+    rsps.replace(responses.GET, f"{API}/service/tickets/104512", json=closed)
+    notes = [
+        {"id": 2, "text": "Excluded it from the runbook", "resolutionFlag": True,
+         "dateCreated": "2024-02-07T09:59:00Z", "member": {"identifier": "sseniorr"}},
+        {"id": 1, "text": "Re-enabled KV-LT-0231 in Entra", "resolutionFlag": True,
+         "dateCreated": "2024-02-07T09:50:00Z", "member": {"identifier": "sseniorr"}},
+        {"id": 3, "text": "Called Dana", "internalAnalysisFlag": True,
+         "dateCreated": "2024-02-07T09:55:00Z"},
+    ]  # fmt: skip
+    rsps.get(f"{API}/service/tickets/104512/notes", json=notes)
+    found = adapter.fetch_resolution("104512")
+    assert found is not None
+    assert found.text == "Re-enabled KV-LT-0231 in Entra\n\nExcluded it from the runbook"
+    assert found.resolved_by == "sseniorr"
+    assert found.resolved_at is not None and found.resolved_at.isoformat().startswith("2024-02-07")

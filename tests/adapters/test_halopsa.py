@@ -802,3 +802,25 @@ def test_the_panel_is_a_custom_tab_framed_by_the_instance() -> None:
         ("agent_id",),
         "hmac",
     )
+
+
+def test_fetch_resolution_reads_the_closure_note_of_a_closed_ticket(
+    rsps: Any, adapter: HaloAdapter
+) -> None:
+    signed_in(rsps)
+    ticket = load("ticket.json")
+    rsps.get(f"{API}/Tickets/4242", json=ticket)
+    assert adapter.fetch_resolution("4242") is None  # not closed: nothing to read
+    closed = {**ticket, "status_id": 9, "dateclosed": "2026-09-25T11:00:00"}
+    rsps.replace(responses.GET, f"{API}/Tickets/4242", json=closed)
+    actions = [
+        {"id": 7, "who": "Sam Senior", "datetime": "2026-09-25T10:00:00", "new_status": 2,
+         "note": "Looked at the sign-in logs"},
+        {"id": 8, "who": "Sam Senior", "datetime": "2026-09-25T11:00:00", "new_status": 9,
+         "note_html": "<p>Re-enabled KV-LT-0231 &amp; fixed the runbook</p>"},
+    ]  # fmt: skip
+    rsps.get(f"{API}/Actions", json={"record_count": 2, "actions": actions})
+    found = adapter.fetch_resolution("4242")
+    assert found is not None and found.text == "Re-enabled KV-LT-0231 & fixed the runbook"
+    assert found.resolved_by == "Sam Senior"
+    assert found.resolved_at == datetime(2026, 9, 25, 11, 0, tzinfo=UTC)

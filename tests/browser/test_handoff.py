@@ -302,3 +302,44 @@ def test_the_screen_says_which_secrets_were_removed_before_the_ai_saw_the_ticket
     open_handoff(page, clean)
     expect(page.locator("#fields")).to_be_visible()
     expect(note).to_be_hidden()
+
+
+def test_seen_before_shows_what_fixed_it_last_time_and_a_senior_corrects_it(panel):
+    from tests.integration.pipeline import repeat_of_104512
+
+    panel.fake.set_mode("answer", payload=READY_PAYLOAD)
+    first_id = panel.escalate(104512, member="kpatel", reason="KV-LT-0231 Disabled in Entra")
+    panel.wait_terminal(first_id)
+    fix = "Re-enabled KV-LT-0231 in Entra <img src=x onerror=alert(1)> and fixed the runbook"
+    panel.store.resolve(104512, fix, member="sseniorr")
+
+    def resolved():
+        return panel.api("sam", f"/api/v1/escalations/{first_id}")["resolution"]
+
+    assert wait_for(resolved, what="the resolution read from the PSA")["text"] == fix
+    panel.store.add_ticket(repeat_of_104512(104999))
+    second_id = panel.escalate(104999, member="kpatel", reason="Password prompts are back")
+    panel.wait_terminal(second_id)
+
+    page = panel.page("sam")
+    pick_up(page, second_id)
+    card = page.locator("#seen-before-card")
+    expect(card).to_be_visible()
+    expect(card.locator(".seen-item")).to_have_count(1)
+    expect(card.locator(".seen-head")).to_contain_text("#104512")
+    expect(card.locator(".seen-fix")).to_have_text(fix)  # the markup is text, never a tag
+    expect(card.locator(".hint").nth(1)).to_contain_text("resolved by")
+    assert_inert(page)
+    screenshot(page, "handoff-seen-before")
+
+    # What fixed this one: not known yet; the senior writes it, and it counts as an action.
+    expect(page.locator("#fixed-text")).to_contain_text("Not recorded yet")
+    page.locator("#fixed-input").fill("Re-enabled the device again; runbook now skips it")
+    page.locator("#fixed-save").click()
+    expect(page.locator("#fixed-text")).to_have_text(
+        "Re-enabled the device again; runbook now skips it"
+    )
+    expect(page.locator("#fixed-meta")).to_contain_text("Written in Baton · Sam Senior")
+    detail = panel.api("sam", f"/api/v1/escalations/{second_id}")
+    assert detail["resolution"]["source"] == "panel"
+    assert detail["first_action_at"] is not None

@@ -36,6 +36,7 @@ from adapters.halopsa.webhook import basic_credentials
 from adapters.sandbox import SandboxServer, SandboxStore
 from adapters.sandbox.store import Delivery
 from connector.queue import QUEUE_NAMES, AppWorker, ThreadWorker, queue
+from tests.corpus import load_corpus
 
 
 def run_worker(app, queue_names=QUEUE_NAMES) -> None:
@@ -209,3 +210,28 @@ def connect_vendor_tenant(
     again = api.post(f"{base_url}/api/v1/admin/tenants/{slug}/webhooks/install")
     assert again.status_code == 200 and again.json()["created"] is False, again.text
     return installed
+
+
+# --- seen before ---------------------------------------------------------------------------
+
+
+def repeat_of_104512(ticket_id: int) -> dict:
+    """The same laptop of the same client failing the same way again, in other words."""
+    [row] = [r for r in load_corpus() if r["id"] == 104512]
+    return {
+        **row,
+        "id": ticket_id,
+        "summary": "Outlook password prompts again on Dana's laptop",
+        "description": "Outlook asks for my password over and over again since this morning.",
+        "created": "2024-05-14T09:00:00Z",
+        "notes": [
+            {
+                "id": 990001,
+                "author": "kpatel",
+                "created": "2024-05-14T09:20:00Z",
+                "text": "Password prompts back. dsregcmd: DeviceAuthStatus FAILED.",
+                "internal": True,
+            }
+        ],
+        "time_entries": [],
+    }

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from tests.conftest import LiveServer
 
@@ -65,6 +66,21 @@ def test_one_process_turns_a_sandbox_escalation_into_a_fallback_note(
         assert "Summer2024!" not in note.text  # the corpus secret stays redacted
         tokens = (tmp_path / "instance" / "sandbox-members.json").read_text()
         assert "sseniorr" in tokens
+        # Resolved in the sandbox: what fixed it is read back and kept on the escalation.
+        fix = {"resolution": "Rebooted the NAS and cleared its full volume"}
+        resolved = requests.post(f"{server.url}/sandbox/tickets/104877/resolve", json=fix)
+        assert resolved.status_code == 200, resolved.text
+        from connector.models import Escalation
+
+        def resolution() -> str | None:
+            with app.app_context():
+                found = db.session.scalar(select(Escalation.resolution))
+                db.session.remove()
+                return found
+
+        while resolution() != fix["resolution"]:
+            assert time.monotonic() < deadline + 20, "the resolution was not read back"
+            time.sleep(0.1)
     finally:
         server.stop()
         app.extensions["baton"].worker.stop()

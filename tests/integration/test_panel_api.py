@@ -218,6 +218,40 @@ def test_technicians_cannot_regenerate(app, client, acme):
     assert answer.status_code == 403
 
 
+def test_a_senior_writes_what_fixed_it_redacted_and_it_counts_as_an_action(app, client, acme):
+    headers, _ids = acme
+    escalation = record_escalation(app, "acme", "1001", actor="kpatel")
+    path = f"/api/v1/escalations/{escalation}/resolution"
+    claimed = client.post(f"/api/v1/escalations/{escalation}/claim", headers=headers["sam"])
+    assert claimed.status_code == 200
+    fix = "Reset the VPN PSK to password: Hunter2Hunter2! and re-applied the IPsec proposal"
+
+    # Bad input and the wrong people change nothing.
+    for bad in ({}, {"text": 5}, {"text": "x" * 4001}):
+        assert client.put(path, json=bad, headers=headers["sam"]).status_code == 422, bad
+    assert client.put(path, json={"text": fix}, headers=headers["tech"]).status_code == 403
+    foreign = client.put(path, json={"text": fix}, headers=headers["globex"])
+    assert foreign.status_code == 404
+    assert (
+        client.get(f"/api/v1/escalations/{escalation}", headers=headers["sam"]).get_json()[
+            "resolution"
+        ]
+        is None
+    )
+
+    saved = client.put(path, json={"text": fix}, headers=headers["sam"])
+    assert saved.status_code == 200, saved.text
+    body = saved.get_json()
+    assert body["resolution"]["source"] == "panel"
+    assert body["resolution"]["resolved_by"] == "Sam Senior"
+    assert "Hunter2Hunter2!" not in body["resolution"]["text"]  # redacted like the ticket
+    assert "re-applied the IPsec proposal" in body["resolution"]["text"]
+    assert body["first_action_at"] is not None
+
+    cleared = client.put(path, json={"text": "  "}, headers=headers["sam"]).get_json()
+    assert cleared["resolution"] is None
+
+
 def test_fifty_seniors_claim_at_once_over_http(app_factory, live_server_factory, admin_headers):
     app = app_factory()
     live = live_server_factory(app)

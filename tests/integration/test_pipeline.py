@@ -23,6 +23,7 @@ from connector.config import parse_smtp_url
 from connector.db import session
 from connector.models import Escalation
 from tests.corpus import load_corpus
+from tests.fakes.handoffs import READY_PAYLOAD
 from tests.integration.pipeline import (
     KITS,
     VendorKit,
@@ -31,6 +32,7 @@ from tests.integration.pipeline import (
     baton_notes,
     connect_vendor_tenant,
     escalation_ids,
+    repeat_of_104512,
     run_worker,
     wait_for,
 )
@@ -330,3 +332,85 @@ def test_panel_escalation_pick_up_client_update_and_emails(run, fake_anthropic):
         kinds = session.scalars(select(Escalation.source).order_by(Escalation.id)).all()
         session.remove()
     assert kinds == ["panel", "webhook"]
+
+
+# --- seen before: what fixed it last time ---------------------------------------------------
+
+FIX = "Re-enabled KV-LT-0231 in Entra and excluded it from the svc-cleanup stale-device runbook"
+
+
+def test_what_fixed_it_last_time_reaches_the_model_and_the_screen(
+    run, fake_anthropic, admin_headers
+):
+    # Another tenant's history holds a perfect look-alike: it must never appear.
+    other = requests.post(
+        f"{run.url}/api/v1/admin/tenants",
+        headers=admin_headers,
+        json={"slug": "globex", "name": "Globex MSP", "vendor": run.kit.key,
+              "escalation_statuses": ["Escalated"]},
+        timeout=30,
+    )  # fmt: skip
+    assert other.status_code == 201, other.text
+    with run.app.app_context():
+        from connector.models import Tenant
+
+        globex = session.scalar(select(Tenant).where(Tenant.slug == "globex"))
+        session.add(
+            Escalation(
+                tenant_id=globex.id,
+                ticket_id="1",
+                ticket_number="GLOBEX-1",
+                ticket_title="Outlook password prompts again on Dana's laptop",
+                delivery_key="globex-1",
+                company="Keller & Vance LLP",
+                configuration_names=["KV-LT-0231"],
+                search_text="Outlook password KV-LT-0231",
+                resolution="OTHER TENANT'S FIX",
+                resolved_by="Someone Else",
+            )
+        )
+        session.commit()
+
+    # The first time: escalated, handed off, then resolved in the PSA.
+    run.store.escalate(104512, member="kpatel", reason="Laptop shows Disabled in Entra")
+    wait_for(lambda: accepted(run.store), what="the first escalation")
+    run_worker(run.app)
+    delivered = len(run.store.deliveries)
+    run.store.resolve(104512, FIX, member="sseniorr")
+    wait_for(lambda: len(run.store.deliveries) > delivered, what="the closing webhook")
+    run_worker(run.app)
+    first_id = escalation_ids(run.app)[-1]
+    first = run.get(f"/api/v1/escalations/{first_id}").json()
+    assert first["resolution"]["text"] == FIX
+    assert first["resolution"]["source"] == "psa"
+    assert first["resolution"]["resolved_by"] and first["resolution"]["resolved_at"]
+
+    # The second time: the same client's laptop fails again, in a new ticket.
+    run.store.add_ticket(repeat_of_104512(104999))
+    fake_anthropic.reset()
+    # The model cites it, and one it was never given: only the first is kept.
+    cites = [{"ticket": f"#{first['ticket']['number']}", "why": "same laptop disabled again"},
+             {"ticket": "#GLOBEX-1", "why": "made up"}]  # fmt: skip
+    fake_anthropic.set_mode("answer", payload={**READY_PAYLOAD, "seen_before": cites})
+    run.store.escalate(104999, member="kpatel", reason="Password prompts are back on KV-LT-0231")
+    wait_for(lambda: len(accepted(run.store)) == 2, what="the second escalation")
+    run_worker(run.app)
+    second_id = escalation_ids(run.app)[-1]
+    detail = run.get(f"/api/v1/escalations/{second_id}").json()
+    assert detail["handoff"]["state"] == "ready"
+    [seen] = detail["related"]
+    assert seen["escalation_id"] == first_id and seen["resolution"] == FIX
+    assert seen["ticket_number"] == first["ticket"]["number"]
+    assert seen["resolved_by"] == first["resolution"]["resolved_by"]
+    assert detail["handoff"]["seen_before"] == cites[:1]
+    # The one model call received it, inside the untrusted wrapper; never the other tenant's.
+    [sent] = fake_anthropic.message_requests()
+    text = sent.body["messages"][0]["content"]
+    wrapped = text.split("<ticket_data>\n", 1)[1].split("</ticket_data>\n", 1)[0]
+    assert FIX in wrapped and f"#{first['ticket']['number']}" in wrapped
+    assert "OTHER TENANT" not in sent.raw and "GLOBEX" not in sent.raw
+    assert "seen_before" in json.dumps(sent.body["output_config"])
+    # The ticket's note lists it too.
+    [note] = baton_notes(run.store, 104999)
+    assert "Seen before:" in note.text and FIX in note.text
+    assert "likely the same: same laptop disabled again" in note.text

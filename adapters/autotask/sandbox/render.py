@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.autotask.sandbox.state import SANDBOX_AUTOTASK_USERNAME, AutotaskState
-from adapters.sandbox.store import ESCALATED_STATUS, Member, Note, SandboxStore, Ticket
+from adapters.sandbox.store import (
+    ESCALATED_STATUS,
+    RESOLVED_STATUS,
+    Member,
+    Note,
+    SandboxStore,
+    Ticket,
+)
 
 # The store's status names as one Autotask "status" picklist (ids as in a default Autotask).
 STATUS_IDS = {"New": 1, "In Progress": 8, "Waiting on Client": 7, ESCALATED_STATUS: 13,
-              "Resolved": 5}  # fmt: skip
+              RESOLVED_STATUS: 5}  # fmt: skip
 STATUS_NAMES = {v: k for k, v in STATUS_IDS.items()}
 NOTE_TYPES = {1: "Summary", 2: "Detail", 3: "Notes", 13: "Workflow Rule Note"}
 PUBLISH = {1: "All Autotask Users", 2: "Internal Users"}
@@ -79,7 +86,11 @@ def ticket_json(store: SandboxStore, t: Ticket) -> dict[str, Any]:
         "createDate": t.created,
         "lastActivityDate": t.updated,
         "lastActivityResourceID": member_id(store, t.updated_by),
-        "completedDate": t.updated if t.status == "Resolved" else None,
+        "completedDate": t.updated if t.status == RESOLVED_STATUS else None,
+        "completedByResourceID": member_id(store, t.updated_by)
+        if t.status == RESOLVED_STATUS
+        else None,
+        "resolution": resolution.text if (resolution := store.resolution(t.id)) else "",
         "dueDateTime": None,
     }
 

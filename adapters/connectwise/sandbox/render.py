@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.sandbox.store import Member, Note, SandboxStore, Ticket
+from adapters.sandbox.store import RESOLVED_STATUS, Member, Note, SandboxStore, Ticket
 
 API_LICENSE = "A"  # an API member's licenseClass; people have "F" (full)
 
@@ -42,9 +42,21 @@ def ticket_json(store: SandboxStore, t: Ticket) -> dict[str, Any]:
         "type": {"name": t.type},
         "subType": {"name": t.subtype},
         "priority": {"id": store.stable_id("priority", t.priority, 1), "name": t.priority},
-        "closedFlag": t.status == "Resolved",
+        "closedFlag": t.status == RESOLVED_STATUS,
+        **(
+            {"closedDate": t.updated, "closedBy": t.updated_by}
+            if t.status == RESOLVED_STATUS
+            else {}
+        ),
         "_info": {"lastUpdated": t.updated, "updatedBy": t.updated_by, "dateEntered": t.created},
     }
+
+
+def _closed(t: Ticket) -> dict[str, Any]:
+    """When and by whom a closed ticket was closed, as ConnectWise's ticket says it."""
+    if t.status != RESOLVED_STATUS:
+        return {}
+    return {"closedDate": t.updated, "closedBy": t.updated_by}
 
 
 def note_json(store: SandboxStore, n: Note, *, all_notes: bool = False) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.sandbox.store import (
     ESCALATED_STATUS,
+    RESOLVED_STATUS,
     Member,
     Note,
     SandboxStore,
@@ -17,9 +18,10 @@ from adapters.sandbox.store import (
 
 # The store's status names as one Halo status list (1 New and 9 Closed as in a new instance).
 STATUS_IDS = {"New": 1, "In Progress": 2, "Waiting on Client": 4, ESCALATED_STATUS: 21,
-              "Resolved": 9}  # fmt: skip
+              RESOLVED_STATUS: 9}  # fmt: skip
 STATUS_NAMES = {v: k for k, v in STATUS_IDS.items()}
 PRIVATE_NOTE, PUBLIC_NOTE, EMAIL_RECEIVED, TIME_ENTRY, STATUS_CHANGE = 7, 8, 10, 12, 30
+CLOSE_TICKET = 9  # the outcome that closes a ticket: its note is the closure note
 OUTCOMES: list[dict[str, Any]] = [
     {"id": 1, "outcome": "Update", "buttonname": "Update", "hidefromuser": False, "sendemail": 0},
     {"id": 4, "outcome": "Email User", "buttonname": "Email User", "hidefromuser": False,
@@ -27,6 +29,8 @@ OUTCOMES: list[dict[str, Any]] = [
     {"id": PRIVATE_NOTE, "outcome": "Private Note", "buttonname": "Private Note",
      "hidefromuser": True, "sendemail": 0},
     {"id": PUBLIC_NOTE, "outcome": "Note", "buttonname": "Add Note", "hidefromuser": False,
+     "sendemail": 0},
+    {"id": CLOSE_TICKET, "outcome": "Close Ticket", "buttonname": "Close", "hidefromuser": False,
      "sendemail": 0},
     {"id": EMAIL_RECEIVED, "outcome": "Email Received", "hidefromuser": False, "sendemail": 0},
     {"id": TIME_ENTRY, "outcome": "Time Entry", "hidefromuser": True, "sendemail": 0},
@@ -83,7 +87,8 @@ def ticket_json(store: SandboxStore, t: Ticket, *, details: bool = False) -> dic
         "priority_id": store.stable_id("priority", t.priority, 1), "priority_name": t.priority,
         "team": t.board, "agent_id": agent_id(store, t.escalated_by) or 0,
         "dateoccurred": t.created, "datecreated": t.created, "lastactiondate": t.updated,
-        "last_update": t.updated, "hasbeenclosed": t.status == "Resolved", "deleted": False,
+        "last_update": t.updated, "hasbeenclosed": t.status == RESOLVED_STATUS, "deleted": False,
+        "dateclosed": t.updated if t.status == RESOLVED_STATUS else None,
         "customfields": [],
     }  # fmt: skip
     if details:
@@ -96,8 +101,9 @@ def note_action(store: SandboxStore, n: Note, saved: dict[str, Any] | None) -> d
     contact = "@" in n.author
     member = None if contact else store.member(n.author)
     outcome = (saved or {}).get("outcome_id") or (
-        EMAIL_RECEIVED if contact else PRIVATE_NOTE if n.internal else PUBLIC_NOTE
-    )
+        CLOSE_TICKET if n.resolution
+        else EMAIL_RECEIVED if contact else PRIVATE_NOTE if n.internal else PUBLIC_NOTE
+    )  # fmt: skip
     return {
         "id": n.id, "ticket_id": n.ticket_id, "outcome_id": outcome,
         "outcome": OUTCOME_NAMES.get(outcome, ""), "who": member.name if member else n.author,
@@ -106,6 +112,7 @@ def note_action(store: SandboxStore, n: Note, saved: dict[str, Any] | None) -> d
         "note_html": text_html(n.text), "hiddenfromuser": not n.detail,
         "timetaken": 0, "action_systemid": 0, "emailfrom": n.author if contact else "",
         "sendemail": bool((saved or {}).get("sendemail")),
+        **({"new_status": STATUS_IDS[RESOLVED_STATUS]} if n.resolution else {}),
     }  # fmt: skip
 
 

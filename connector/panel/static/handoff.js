@@ -325,11 +325,81 @@ async function useStep(chip, step) {
   recordAction("step_used", step);
 }
 
+// --- seen before and what fixed it ---------------------------------------------------------
+
+function dateOf(iso) {
+  return iso ? new Date(iso).toLocaleDateString([], { year: "numeric", month: "short", day: "numeric" }) : "";
+}
+
+function psaLink(url) {
+  return url && /^https?:\/\//.test(url)
+    ? el("a", { text: "Open in PSA", attrs: { href: url, target: "_blank", rel: "noopener noreferrer" } })
+    : null;
+}
+
+// Found by a search, not by the AI: shown on a fallback too. The model's word on which is
+// likely the same problem is added where it gave one.
+function renderSeenBefore() {
+  const list = $("seen-before");
+  clear(list);
+  const why = new Map((escalation.handoff.seen_before || []).map((c) => [String(c.ticket).replace(/^#/, "").trim(), c.why]));
+  for (const earlier of escalation.related || []) {
+    const number = earlier.ticket_number || earlier.ticket_id;
+    const fix = earlier.resolution
+      ? el("p", { class: "seen-fix", text: earlier.resolution })
+      : el("p", { class: "seen-fix muted", text: "What fixed it was not recorded." });
+    const who = [earlier.resolved_by, dateOf(earlier.resolved_at)].filter(Boolean).join(", ");
+    list.append(el("li", { class: "seen-item" }, [
+      el("p", { class: "seen-head" }, [
+        el("strong", { text: `#${number}` }),
+        el("span", { text: ` ${earlier.title || "Untitled"}` }),
+      ]),
+      el("p", { class: "hint", text: `Escalated ${dateOf(earlier.received_at)}${earlier.company ? ` · ${earlier.company}` : ""}${who ? ` · resolved by ${who}` : ""}` }),
+      why.get(String(number)) ? el("p", { class: "seen-why", text: `Likely the same: ${why.get(String(number))}` }) : null,
+      fix,
+      psaLink(earlier.url),
+    ]));
+  }
+  show($("seen-before-card"), list.childElementCount > 0);
+}
+
+function renderFixed() {
+  const resolution = escalation.resolution;
+  $("fixed-text").textContent = resolution ? resolution.text : "Not recorded yet: Baton reads it from the PSA when the ticket is closed.";
+  $("fixed-text").classList.toggle("muted", !resolution);
+  const by = resolution ? [resolution.resolved_by, dateOf(resolution.resolved_at)].filter(Boolean).join(", ") : "";
+  $("fixed-meta").textContent = resolution ? `${resolution.source === "panel" ? "Written in Baton" : "From the PSA"}${by ? ` · ${by}` : ""}` : "";
+  const form = $("fixed-form");
+  const mayWrite = viewer.senior && !readOnly();
+  if (mayWrite && document.activeElement !== $("fixed-input")) {
+    $("fixed-input").value = resolution ? resolution.text : "";
+  }
+  show(form, mayWrite);
+}
+
+async function saveFixed(event) {
+  event.preventDefault();
+  const button = $("fixed-save");
+  button.disabled = true;
+  try {
+    const view = await api(`/api/v1/escalations/${id}/resolution`, { method: "PUT", body: { text: $("fixed-input").value } });
+    $("fixed-input").blur();
+    render(view);
+    toast("Saved: the next escalation like this one shows it.");
+  } catch (error) {
+    toast(`Not saved: ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function render(view) {
   const before = escalation ? escalation.handoff.state : null;
   escalation = view;
   renderHead();
   renderClaim();
+  renderSeenBefore();
+  renderFixed();
   const handoff = escalation.handoff;
   if (handoff.state === "pending" && handoff.writing) {
     renderWriting(handoff);
@@ -491,4 +561,5 @@ openStream({
 });
 
 showPendingToast();
+$("fixed-form").addEventListener("submit", saveFixed);
 load().then(() => api(`/api/v1/escalations/${id}/read`, { method: "POST" }).catch(() => {}));
