@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,6 +17,21 @@ from connector.errors import APIError
 from connector.logs import step
 from connector.models import ROLES, Connection, Member, Tenant
 from connector.security import SecretBox, hash_token, new_api_token
+
+
+class TenantRef(Protocol):
+    """What the webhook path reads of a tenant: an ORM Tenant, or the per-process snapshot
+    in connector.tenant_cache."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def escalation_statuses(self) -> list[str]: ...
+    @property
+    def escalation_status_ids(self) -> dict[str, str] | None: ...
+
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -266,15 +281,20 @@ def set_escalation_statuses(tenant: Tenant, statuses: list[str], *, strict: bool
     store_trigger(tenant, statuses, ids)
 
 
-def resolve_for_delivery(tenant: Tenant, psa: PSAAdapter, status: str) -> None:
+def resolve_for_delivery(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:
     """A webhook's status id is not in the trigger, whose names were never resolved: read the
-    PSA's list once and keep the ids. Raises AdapterError when the PSA cannot be read."""
+    PSA's list once and keep the ids; True when they were stored (a snapshot is stale then).
+    Raises AdapterError when the PSA cannot be read."""
     if psa.status_by != "id" or tenant.escalation_status_ids is not None:
-        return
+        return False
     if status.strip().casefold() in {s.strip().casefold() for s in tenant.escalation_statuses}:
-        return
-    store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=False))
-    step(None, "statuses_resolved", tenant=tenant.slug, ids=tenant.escalation_status_ids)
+        return False
+    stored = session.get(Tenant, tenant.id)  # the row itself: a snapshot cannot be saved
+    if stored is None:
+        return False
+    store_trigger(stored, *resolve_statuses(stored.escalation_statuses, psa, strict=False))
+    step(None, "statuses_resolved", tenant=stored.slug, ids=stored.escalation_status_ids)
+    return True
 
 
 def resolve_statuses(
@@ -309,13 +329,13 @@ def resolve_statuses(
     return names, ids
 
 
-def trigger_values(tenant: Tenant) -> set[str]:
+def trigger_values(tenant: TenantRef) -> set[str]:
     """What a webhook's status is compared with (any case): the names and their PSA ids."""
     values = set(tenant.escalation_statuses) | set((tenant.escalation_status_ids or {}).values())
     return {v.strip().casefold() for v in values}
 
 
-def describe_trigger(tenant: Tenant) -> str:
+def describe_trigger(tenant: TenantRef) -> str:
     """The configured statuses with the ids they resolved to, for the delivery audit."""
     ids = tenant.escalation_status_ids
     parts = []
