@@ -21,7 +21,7 @@ from connector import tenants as tenant_ops
 from connector.config import MAX_BODY_BYTES
 from connector.db import session, utcnow
 from connector.errors import APIError, error_response
-from connector.limits import limiter, webhook_key
+from connector.limits import limiter, webhook_wait
 from connector.models import WebhookDelivery
 from connector.tenant_cache import CachedTenant
 
@@ -82,10 +82,17 @@ def _webhook_rate() -> str:
 
 
 @bp.post("/webhooks/<vendor>/<slug>")
-@limiter.limit(_webhook_rate, key_func=webhook_key)
+@limiter.exempt
 def receive(vendor: str, slug: str):
     started = time.perf_counter()
     try:
+        wait = webhook_wait(slug, _webhook_rate())
+        if wait is not None:  # the PSA retries later: nothing it sent is lost
+            response = error_response(
+                429, "too_many_requests", f"over {_webhook_rate()} for tenant {slug!r}"
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         return _receive(vendor, slug)
     finally:
         current_app.extensions["baton"].metrics.webhook_seconds.observe(
