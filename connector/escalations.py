@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -86,17 +86,30 @@ def _enter_escalated(tenant: TenantRef, event: TicketEvent) -> bool:
     return session.execute(statement).first() is not None
 
 
+# Built once, executed on the connection: the commonest write has no ORM machinery around it.
+_tickets = cast(Table, TicketState.__table__)
+_LEAVE_ESCALATED = (
+    update(_tickets)
+    .where(
+        _tickets.c.tenant_id == bindparam("b_tenant"),
+        _tickets.c.ticket_id == bindparam("b_ticket"),
+        _tickets.c.escalated.is_(True),
+    )
+    .values(escalated=False, status=bindparam("b_status"), updated_at=bindparam("b_at"))
+)
+
+
 def _leave_escalated(tenant: TenantRef, event: TicketEvent) -> None:
     """A status outside the trigger ends an escalated spell. A ticket never escalated has no
     row and needs none: absent means "not escalated", so the common delivery writes nothing."""
-    session.execute(
-        update(TicketState)
-        .where(
-            TicketState.tenant_id == tenant.id,
-            TicketState.ticket_id == event.ticket_id,
-            TicketState.escalated.is_(True),
-        )
-        .values(escalated=False, status=event.status, updated_at=utcnow())
+    session.connection().execute(
+        _LEAVE_ESCALATED,
+        {
+            "b_tenant": tenant.id,
+            "b_ticket": event.ticket_id,
+            "b_status": event.status,
+            "b_at": utcnow(),
+        },
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from adapters.base import (
     AdapterError,
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
 # Built once: the audit row is one INSERT with no ORM unit of work around it.
-_AUDIT_ROW = insert(WebhookDelivery)
+_AUDIT_ROW = insert(cast(Table, WebhookDelivery.__table__))
 
 
 def _audit_values(
@@ -59,7 +59,7 @@ def _audit_values(
 def _audit(tenant: CachedTenant | None, slug: str, vendor: str, *args: Any, **kwargs: Any) -> None:
     """The audit row on its own, committed at once (a refusal, or an event the adapter
     ignored: nothing else of the request is written)."""
-    session.execute(_AUDIT_ROW, _audit_values(tenant, slug, vendor, *args, **kwargs))
+    session.connection().execute(_AUDIT_ROW, _audit_values(tenant, slug, vendor, *args, **kwargs))
     session.commit()
 
 
@@ -167,7 +167,7 @@ def _receive(vendor: str, slug: str):
             values = _audit_values(
                 tenant, slug, vendor, outcome, 202, "", event.delivery_key, recorded.escalation.id
             )
-        session.execute(_AUDIT_ROW, values)
+        session.connection().execute(_AUDIT_ROW, values)
 
     recorded = escalations.record(tenant, event, audit=audit)
     if recorded.escalation is None:
