@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -226,12 +227,12 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
     try:
         if psa.status_by == "id":
             store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=True))
-        result = psa.install_webhook(webhook_url(tenant))
+        result = psa.install_webhook(webhook_url(tenant), tenant.escalation_statuses)
     except AdapterError as exc:
         raise APIError(502, "psa_error", str(exc)) from None
     connection = tenant.connection
     assert connection is not None
-    connection.webhook_id = result.id
+    connection.webhook_id = result.id[:128]  # a PSA with one webhook per board lists them all
     connection.webhook_url = result.url
     connection.webhook_active = result.active
     if result.secret:
@@ -278,7 +279,46 @@ def set_escalation_statuses(tenant: Tenant, statuses: list[str], *, strict: bool
             statuses, ids = resolve_statuses(statuses, psa, strict=strict)
         except AdapterError as exc:
             step(None, "statuses_unresolved", tenant=tenant.slug, error=str(exc)[:300])
+    previous = list(tenant.escalation_statuses or [])
     store_trigger(tenant, statuses, ids)
+    changed = sorted(previous) != sorted(tenant.escalation_statuses)
+    if changed and (follows := _webhook_following_trigger(tenant)):
+        rescope_webhook(tenant, follows)
+
+
+def _webhook_following_trigger(tenant: Tenant) -> PSAAdapter | None:
+    """The adapter, when the tenant's installed webhook is scoped by the trigger's statuses."""
+    connection = tenant.connection
+    if connection is None or not connection.webhook_id:
+        return None
+    try:
+        psa = adapter(tenant)
+    except (APIError, AdapterError, ValueError):
+        return None
+    return psa if psa.webhook_follows_trigger else None
+
+
+def rescope_webhook(tenant: Tenant, psa: PSAAdapter) -> None:
+    """The trigger changed: the webhook is installed again for the new statuses (a PSA that
+    cannot be reached now keeps the old scope; the step is logged, and Install webhook in the
+    console does it again)."""
+    connection = tenant.connection
+    assert connection is not None
+    try:
+        result = psa.install_webhook(webhook_url(tenant), tenant.escalation_statuses)
+    except AdapterError as exc:
+        step(
+            None,
+            "webhook_not_rescoped",
+            level=logging.WARNING,
+            tenant=tenant.slug,
+            error=str(exc)[:300],
+        )
+        return
+    connection.webhook_id = result.id[:128]
+    connection.webhook_active = result.active
+    session.commit()
+    step(None, "webhook_rescoped", tenant=tenant.slug, webhook=connection.webhook_id)
 
 
 def resolve_for_delivery(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:

@@ -164,10 +164,10 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     expect(page.locator("#webhook-state")).to_have_text("not installed")
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator("#webhook-state")).to_contain_text("installed and active")
-    assert len(connectwise_state(store).callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == len(store.boards())  # one per board
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator(".toast").last).to_contain_text("found and checked")
-    assert len(connectwise_state(store).callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == len(store.boards())  # one per board
     pod_url = f"{setup['url']}/panel/?tenant=newco&id=[cw_id]&screen=[cw_screen]"
     expect(install.locator(".paste code", has_text=pod_url)).to_be_visible()
     install.get_by_role("button", name="Copy URL").click()
