@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from flask import current_app
@@ -57,37 +58,55 @@ def find_by_delivery(tenant: TenantRef, delivery_key: str) -> Escalation | None:
     )
 
 
+_tickets = cast(Table, TicketState.__table__)
+
+
 def _dialect_insert(model: type[Any]) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+@lru_cache(maxsize=4)
+def _enter_statement(dialect: str) -> Any:
+    """Built once per dialect (both speak INSERT ... ON CONFLICT ... DO UPDATE ... WHERE)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_tickets)
+    return (
+        insert.values(
+            tenant_id=bindparam("b_tenant"),
+            ticket_id=bindparam("b_ticket"),
+            status=bindparam("b_status"),
+            escalated=True,
+            updated_at=bindparam("b_at"),
+        )
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "ticket_id"],
+            set_={
+                "escalated": True,
+                "status": insert.excluded.status,
+                "updated_at": insert.excluded.updated_at,
+            },
+            where=_tickets.c.escalated.is_(False),
+        )
+        .returning(_tickets.c.id)
+    )
 
 
 def _enter_escalated(tenant: TenantRef, event: TicketEvent) -> bool:
     """One statement decides "entering": the ticket's row is created escalated, or flipped
     from not escalated; of two concurrent deliveries, exactly one gets a row back (the other
     waits on the row's lock and then finds it escalated)."""
-    now = utcnow()
-    insert = _dialect_insert(TicketState)
-    statement = (
-        insert.values(
-            tenant_id=tenant.id,
-            ticket_id=event.ticket_id,
-            status=event.status,
-            escalated=True,
-            updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=["tenant_id", "ticket_id"],
-            set_={"escalated": True, "status": event.status, "updated_at": now},
-            where=TicketState.escalated.is_(False),
-        )
-        .returning(TicketState.id)
-    )
-    return session.execute(statement).first() is not None
+    connection = session.connection()
+    statement = _enter_statement(connection.dialect.name)
+    values = {
+        "b_tenant": tenant.id,
+        "b_ticket": event.ticket_id,
+        "b_status": event.status,
+        "b_at": utcnow(),
+    }
+    return connection.execute(statement, values).first() is not None
 
 
 # Built once, executed on the connection: the commonest write has no ORM machinery around it.
-_tickets = cast(Table, TicketState.__table__)
 _LEAVE_ESCALATED = (
     update(_tickets)
     .where(
