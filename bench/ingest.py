@@ -1,22 +1,26 @@
 """Ingest: signed ConnectWise callbacks against gunicorn, from load generators in other processes.
 
-    .venv/bin/python bench/ingest.py [--seconds 15] [--connections 32] [--rate 1000]
+    .venv/bin/python bench/ingest.py [--seconds 12] [--connections 32] [--rate 1000]
+        [--paced-rate 500] [--mixes today,realistic,ignored,escalations]
 
 A sandbox PSA (in this process) serves the callback signing key; the tenant's connection
 points at it, so Baton fetches the key once from Metadata.key_url and caches it. The bodies
 are a real sandbox callback used as a template, signed here with the key read from the
-sandbox's key endpoint. The mix: 60% escalations of distinct tickets, 25% ignored events
-(status not escalated, distinct tickets), 15% duplicates (an earlier escalation's exact body
-and signature, same MessageId).
+sandbox's key endpoint. The mixes (ignored events: status not escalated, distinct tickets;
+duplicates: an earlier escalation's exact body and signature, same MessageId):
+- today's (issue 10): 60% escalations of distinct tickets, 25% ignored, 15% duplicates;
+- realistic (issue 18): 90% ignored, 5% escalations, 5% duplicates, as a PSA that calls back
+  on every save of every ticket sends them;
+- ignored alone and escalations alone: each kind's CPU per delivery on its own.
 
 No rq worker runs: only ingest is measured, and the handoff queue fills (each escalation is
 one job; the script checks the queue holds exactly one per escalation).
 
-Two phases, each bounded by --seconds and --max-requests:
-- saturation: --connections keep-alive connections in a closed loop (send, wait, send);
-- paced: the same connections paced to --rate deliveries/s in total; latency is counted
-  from each request's scheduled time, so a server that falls behind shows it (no
-  coordinated omission).
+Phases, each bounded by --seconds and --max-requests:
+- saturation (every mix): --connections keep-alive connections in a closed loop;
+- paced (today's at --rate, the realistic at --paced-rate): the same connections paced to
+  that many deliveries/s in total; latency is counted from each request's scheduled time, so
+  a server that falls behind shows it (no coordinated omission).
 Then every delivery answered 2xx is checked against the database: escalations by delivery
 key, ignored events by their audit row in webhook_deliveries, one audit row per 2xx answer.
 """
