@@ -6,7 +6,7 @@ these exceptions, the `PSAAdapter` protocol and each vendor's `PSAVendor` descri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -232,6 +232,9 @@ class PSAAdapter(Protocol):
     vendor: str
     # What TicketEvent.status carries: a status "name" (ConnectWise) or a picklist "id" (Autotask).
     status_by: Literal["name", "id"]
+    # True when install_webhook scopes the webhook by the trigger's statuses: the connector
+    # installs it again whenever the trigger changes, so that it keeps seeing every escalation.
+    webhook_follows_trigger: bool
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Raise WebhookRejected unless the request is signed by the PSA."""
@@ -256,8 +259,12 @@ class PSAAdapter(Protocol):
     def set_status(self, ticket_id: str, status: str) -> None:
         """Move the ticket to `status` (a name or id as the tenant configured it)."""
 
-    def install_webhook(self, callback_url: str) -> WebhookInstallation:
-        """Register Baton's webhook on the PSA exactly once (find and repair an existing one)."""
+    def install_webhook(
+        self, callback_url: str, statuses: Sequence[str] = ()
+    ) -> WebhookInstallation:
+        """Register Baton's webhook on the PSA exactly once (find and repair an existing one).
+        `statuses` is the trigger (as the tenant names them): a PSA that can scope its
+        webhook narrower than every ticket uses them (see webhook_follows_trigger)."""
 
     def list_statuses(self) -> list[StatusOption]:
         """The statuses an admin can choose as "escalated"."""

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
 from connector import events, notify, related, summary, tenant_patterns
 from connector import tenants as tenant_ops
-from connector.db import insert_if_absent, session, utcnow
+from connector.db import session, utcnow
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
-from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, Tenant, TicketState
+from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, TicketState
 from connector.queue import HANDOFF, WRITE_BACK, enqueue_job
 from connector.redaction import TenantRules, redact
+from connector.tenants import TenantRef
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,11 @@ def runtime():
     return current_app.extensions["baton"]
 
 
-def is_escalation_status(tenant: Tenant, status: str) -> bool:
+def is_escalation_status(tenant: TenantRef, status: str) -> bool:
     return status.strip().casefold() in tenant_ops.trigger_values(tenant)
 
 
-def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
+def find_by_delivery(tenant: TenantRef, delivery_key: str) -> Escalation | None:
     return session.scalar(
         select(Escalation).where(
             Escalation.tenant_id == tenant.id, Escalation.delivery_key == delivery_key
@@ -54,107 +58,183 @@ def find_by_delivery(tenant: Tenant, delivery_key: str) -> Escalation | None:
     )
 
 
-def _ensure_ticket_state(tenant: Tenant, ticket_id: str) -> None:
-    insert_if_absent(
-        TicketState,
-        ["tenant_id", "ticket_id"],
-        tenant_id=tenant.id,
-        ticket_id=ticket_id,
-        status="",
-        escalated=False,
-        updated_at=utcnow(),
+_tickets = cast(Table, TicketState.__table__)
+
+
+def _dialect_insert(model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+@lru_cache(maxsize=4)
+def _enter_statement(dialect: str) -> Any:
+    """Built once per dialect (both speak INSERT ... ON CONFLICT ... DO UPDATE ... WHERE)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_tickets)
+    return (
+        insert.values(
+            tenant_id=bindparam("b_tenant"),
+            ticket_id=bindparam("b_ticket"),
+            status=bindparam("b_status"),
+            escalated=True,
+            updated_at=bindparam("b_at"),
+        )
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "ticket_id"],
+            set_={
+                "escalated": True,
+                "status": insert.excluded.status,
+                "updated_at": insert.excluded.updated_at,
+            },
+            where=_tickets.c.escalated.is_(False),
+        )
+        .returning(_tickets.c.id)
     )
 
 
+def _enter_escalated(tenant: TenantRef, event: TicketEvent) -> bool:
+    """One statement decides "entering": the ticket's row is created escalated, or flipped
+    from not escalated; of two concurrent deliveries, exactly one gets a row back (the other
+    waits on the row's lock and then finds it escalated)."""
+    connection = session.connection()
+    statement = _enter_statement(connection.dialect.name)
+    values = {
+        "b_tenant": tenant.id,
+        "b_ticket": event.ticket_id,
+        "b_status": event.status,
+        "b_at": utcnow(),
+    }
+    return connection.execute(statement, values).first() is not None
+
+
+# Built once, executed on the connection: the commonest write has no ORM machinery around it.
+_LEAVE_ESCALATED = (
+    update(_tickets)
+    .where(
+        _tickets.c.tenant_id == bindparam("b_tenant"),
+        _tickets.c.ticket_id == bindparam("b_ticket"),
+        _tickets.c.escalated.is_(True),
+    )
+    .values(escalated=False, status=bindparam("b_status"), updated_at=bindparam("b_at"))
+)
+
+
+def _leave_escalated(tenant: TenantRef, event: TicketEvent) -> None:
+    """A status outside the trigger ends an escalated spell. A ticket never escalated has no
+    row and needs none: absent means "not escalated", so the common delivery writes nothing."""
+    session.connection().execute(
+        _LEAVE_ESCALATED,
+        {
+            "b_tenant": tenant.id,
+            "b_ticket": event.ticket_id,
+            "b_status": event.status,
+            "b_at": utcnow(),
+        },
+    )
+
+
+def _insert_escalation(
+    tenant: TenantRef, event: TicketEvent, reason: str | None, source: str, member: Member | None
+) -> Escalation | None:
+    """INSERT ... ON CONFLICT DO NOTHING on (tenant, delivery key): None when this delivery
+    was recorded before. The member is found inside the same statement."""
+    received_at = utcnow()
+    member_id: Any = (
+        member.id
+        if member
+        else select(Member.id)
+        .where(Member.tenant_id == tenant.id, Member.psa_member_id == event.actor)
+        .scalar_subquery()
+        if event.actor
+        else None
+    )
+    statement = (
+        _dialect_insert(Escalation)
+        .values(
+            tenant_id=tenant.id,
+            ticket_id=event.ticket_id,
+            ticket_number=event.ticket_number or event.ticket_id,
+            ticket_title=event.title,
+            escalated_by=member.psa_member_id if member else event.actor,
+            escalated_by_member_id=member_id,
+            reason=reason,
+            delivery_key=event.delivery_key,
+            source=source,
+            received_at=received_at,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "delivery_key"])
+        .returning(Escalation)
+    )
+    escalation: Escalation | None = session.scalar(statement)
+    if escalation is None:
+        return None
+    handoff = Handoff(escalation_id=escalation.id, state="pending", started_at=received_at)
+    session.add(handoff)
+    set_committed_value(escalation, "handoff", handoff)
+    return escalation
+
+
+Audit = Callable[[Recorded], None]
+
+
 def record(
-    tenant: Tenant,
+    tenant: TenantRef,
     event: TicketEvent,
     *,
     reason: str | None = None,
     source: str = "webhook",
     member: Member | None = None,
+    audit: Audit | None = None,
 ) -> Recorded:
-    """Record an escalation if the ticket is entering an escalated status; commit; no enqueue."""
+    """Record an escalation if the ticket is entering an escalated status, in one transaction
+    with `audit`'s row (it is told the outcome); commit; no enqueue."""
     # PSA text may hold NUL characters, which PostgreSQL text cannot store.
     texts: dict[str, Any] = {f.name: getattr(event, f.name) for f in fields(event)}
     cleaned: dict[str, Any] = {k: _text(v) for k, v in texts.items() if isinstance(v, str)}
     event = replace(event, **cleaned)
     reason = _text(reason) if reason else reason
-    existing = find_by_delivery(tenant, event.delivery_key)
-    if existing is not None:
-        return Recorded(existing, created=False)
-    _ensure_ticket_state(tenant, event.ticket_id)
     escalating = is_escalation_status(tenant, event.status) and (
         not event.reported_status or is_escalation_status(tenant, event.reported_status)
     )
-    # One conditional UPDATE decides "entering": of two concurrent deliveries, one flips it.
-    flipped: int = session.execute(  # type: ignore[attr-defined]
-        update(TicketState)
-        .where(
-            TicketState.tenant_id == tenant.id,
-            TicketState.ticket_id == event.ticket_id,
-            TicketState.escalated.is_(not escalating),
-        )
-        .values(escalated=escalating, status=event.status, updated_at=utcnow())
-    ).rowcount
     if not escalating:
-        session.commit()
+        _leave_escalated(tenant, event)
         # The configured statuses beside the one received, so that a mismatch shows in the audit.
         ignored = (
             f"status {event.status!r} is not an escalation status "
             f"(the trigger is {tenant_ops.describe_trigger(tenant)})"
         )
-        return Recorded(None, created=False, ignored=ignored)
-    if not flipped:
-        session.commit()
-        # A concurrent copy of this same delivery may be the one that flipped it.
+        return _commit(Recorded(None, created=False, ignored=ignored), audit)
+    escalation = None
+    if _enter_escalated(tenant, event):
+        escalation = _insert_escalation(tenant, event, reason, source, member)
+        if escalation is None:  # a replay of a recorded delivery: the flip is undone
+            session.rollback()
+    if escalation is None:
+        # A copy of this same delivery, concurrent or late, or a later save of the escalated
+        # ticket (a new note, say), whose handoff may be stale.
         existing = find_by_delivery(tenant, event.delivery_key)
         if existing is not None:
-            return Recorded(existing, created=False)
-        # A later save of the escalated ticket (a new note, say): its handoff may be stale.
-        return Recorded(
-            None,
-            created=False,
-            ignored="already escalated",
-            changed=latest_escalation_id(tenant, event.ticket_id),
+            return _commit(Recorded(existing, created=False), audit)
+        changed = latest_escalation_id(tenant, event.ticket_id)
+        return _commit(
+            Recorded(None, created=False, ignored="already escalated", changed=changed), audit
         )
-    escalation = Escalation(
-        tenant_id=tenant.id,
-        ticket_id=event.ticket_id,
-        ticket_number=event.ticket_number or event.ticket_id,
-        ticket_title=event.title,
-        escalated_by=member.psa_member_id if member else event.actor,
-        escalated_by_member_id=member.id if member else _member_id(tenant, event.actor),
-        reason=reason,
-        delivery_key=event.delivery_key,
-        source=source,
-        received_at=utcnow(),
-    )
-    escalation.handoff = Handoff(state="pending", started_at=escalation.received_at)
-    session.add(escalation)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        existing = find_by_delivery(tenant, event.delivery_key)
-        if existing is None:
-            raise
-        return Recorded(existing, created=False)
+    recorded = _commit(Recorded(escalation, created=True), audit)
     step(escalation.id, "recorded", tenant=tenant.slug, ticket=event.ticket_id, source=source)
-    events.publish(
-        runtime().redis,
-        tenant.id,
-        "escalation.created",
-        {"escalation_id": escalation.id, "ticket_id": event.ticket_id, "source": source},
-    )
-    return Recorded(escalation, created=True)
+    return recorded
+
+
+def _commit(recorded: Recorded, audit: Audit | None) -> Recorded:
+    if audit is not None:
+        audit(recorded)
+    session.commit()
+    return recorded
 
 
 def _text(value: str) -> str:
     return value.replace("\x00", "")
 
 
-def latest_escalation_id(tenant: Tenant, ticket_id: str) -> int | None:
+def latest_escalation_id(tenant: TenantRef, ticket_id: str) -> int | None:
     return session.scalar(
         select(Escalation.id)
         .where(Escalation.tenant_id == tenant.id, Escalation.ticket_id == ticket_id)
@@ -163,14 +243,22 @@ def latest_escalation_id(tenant: Tenant, ticket_id: str) -> int | None:
     )
 
 
-def _member_id(tenant: Tenant, psa_member_id: str) -> int | None:
-    if not psa_member_id:
-        return None
-    return session.scalar(
-        select(Member.id).where(
-            Member.tenant_id == tenant.id, Member.psa_member_id == psa_member_id
-        )
+def start_pipeline(escalation: Escalation) -> None:
+    """After the commit that recorded it: the panels hear of it, then both jobs are queued."""
+    events.publish(
+        runtime().redis,
+        escalation.tenant_id,
+        "escalation.created",
+        {
+            "escalation_id": escalation.id,
+            "ticket_id": escalation.ticket_id,
+            "source": escalation.source,
+        },
     )
+    try:
+        enqueue_pipeline(escalation.id)
+    except Exception as exc:  # the row is committed: the sweeper will enqueue it
+        step(escalation.id, "enqueue_failed", level=logging.WARNING, error=type(exc).__name__)
 
 
 def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:

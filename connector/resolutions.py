@@ -20,11 +20,12 @@ from connector.queue import RESOLUTION, enqueue_job
 from connector.redaction import redact
 from connector.related import RESOLUTION_CHARS
 from connector.tenant_patterns import rules_for
+from connector.tenants import TenantRef
 
 PSA, PANEL = "psa", "panel"
 
 
-def enqueue(tenant: Tenant, ticket_id: str) -> int | None:
+def enqueue(tenant: TenantRef, ticket_id: str) -> int | None:
     """Queue the read for the ticket's latest escalation, if it has one. Never raises: the
     webhook that asked has been answered already, and the PSA's next save asks again."""
     escalation_id = latest_escalation_id(tenant, ticket_id)

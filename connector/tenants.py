@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,6 +18,21 @@ from connector.errors import APIError
 from connector.logs import step
 from connector.models import ROLES, Connection, Member, Tenant
 from connector.security import SecretBox, hash_token, new_api_token
+
+
+class TenantRef(Protocol):
+    """What the webhook path reads of a tenant: an ORM Tenant, or the per-process snapshot
+    in connector.tenant_cache."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def escalation_statuses(self) -> list[str]: ...
+    @property
+    def escalation_status_ids(self) -> dict[str, str] | None: ...
+
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -211,12 +227,12 @@ def install_webhook(tenant: Tenant) -> dict[str, Any]:
     try:
         if psa.status_by == "id":
             store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=True))
-        result = psa.install_webhook(webhook_url(tenant))
+        result = psa.install_webhook(webhook_url(tenant), tenant.escalation_statuses)
     except AdapterError as exc:
         raise APIError(502, "psa_error", str(exc)) from None
     connection = tenant.connection
     assert connection is not None
-    connection.webhook_id = result.id
+    connection.webhook_id = result.id[:128]  # a PSA with one webhook per board lists them all
     connection.webhook_url = result.url
     connection.webhook_active = result.active
     if result.secret:
@@ -263,18 +279,62 @@ def set_escalation_statuses(tenant: Tenant, statuses: list[str], *, strict: bool
             statuses, ids = resolve_statuses(statuses, psa, strict=strict)
         except AdapterError as exc:
             step(None, "statuses_unresolved", tenant=tenant.slug, error=str(exc)[:300])
+    previous = list(tenant.escalation_statuses or [])
     store_trigger(tenant, statuses, ids)
+    changed = sorted(previous) != sorted(tenant.escalation_statuses)
+    if changed and (follows := _webhook_following_trigger(tenant)):
+        rescope_webhook(tenant, follows)
 
 
-def resolve_for_delivery(tenant: Tenant, psa: PSAAdapter, status: str) -> None:
+def _webhook_following_trigger(tenant: Tenant) -> PSAAdapter | None:
+    """The adapter, when the tenant's installed webhook is scoped by the trigger's statuses."""
+    connection = tenant.connection
+    if connection is None or not connection.webhook_id:
+        return None
+    try:
+        psa = adapter(tenant)
+    except (APIError, AdapterError, ValueError):
+        return None
+    return psa if psa.webhook_follows_trigger else None
+
+
+def rescope_webhook(tenant: Tenant, psa: PSAAdapter) -> None:
+    """The trigger changed: the webhook is installed again for the new statuses (a PSA that
+    cannot be reached now keeps the old scope; the step is logged, and Install webhook in the
+    console does it again)."""
+    connection = tenant.connection
+    assert connection is not None
+    try:
+        result = psa.install_webhook(webhook_url(tenant), tenant.escalation_statuses)
+    except AdapterError as exc:
+        step(
+            None,
+            "webhook_not_rescoped",
+            level=logging.WARNING,
+            tenant=tenant.slug,
+            error=str(exc)[:300],
+        )
+        return
+    connection.webhook_id = result.id[:128]
+    connection.webhook_active = result.active
+    session.commit()
+    step(None, "webhook_rescoped", tenant=tenant.slug, webhook=connection.webhook_id)
+
+
+def resolve_for_delivery(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:
     """A webhook's status id is not in the trigger, whose names were never resolved: read the
-    PSA's list once and keep the ids. Raises AdapterError when the PSA cannot be read."""
+    PSA's list once and keep the ids; True when they were stored (a snapshot is stale then).
+    Raises AdapterError when the PSA cannot be read."""
     if psa.status_by != "id" or tenant.escalation_status_ids is not None:
-        return
+        return False
     if status.strip().casefold() in {s.strip().casefold() for s in tenant.escalation_statuses}:
-        return
-    store_trigger(tenant, *resolve_statuses(tenant.escalation_statuses, psa, strict=False))
-    step(None, "statuses_resolved", tenant=tenant.slug, ids=tenant.escalation_status_ids)
+        return False
+    stored = session.get(Tenant, tenant.id)  # the row itself: a snapshot cannot be saved
+    if stored is None:
+        return False
+    store_trigger(stored, *resolve_statuses(stored.escalation_statuses, psa, strict=False))
+    step(None, "statuses_resolved", tenant=stored.slug, ids=stored.escalation_status_ids)
+    return True
 
 
 def resolve_statuses(
@@ -309,13 +369,13 @@ def resolve_statuses(
     return names, ids
 
 
-def trigger_values(tenant: Tenant) -> set[str]:
+def trigger_values(tenant: TenantRef) -> set[str]:
     """What a webhook's status is compared with (any case): the names and their PSA ids."""
     values = set(tenant.escalation_statuses) | set((tenant.escalation_status_ids or {}).values())
     return {v.strip().casefold() for v in values}
 
 
-def describe_trigger(tenant: Tenant) -> str:
+def describe_trigger(tenant: TenantRef) -> str:
     """The configured statuses with the ids they resolved to, for the delivery audit."""
     ids = tenant.escalation_status_ids
     parts = []

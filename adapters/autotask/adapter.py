@@ -19,3 +19,4 @@ class AutotaskAdapter(
     AutotaskWebhookInstall,
 ):
     status_by: Literal["name", "id"] = "id"  # webhooks carry the status picklist id
+    webhook_follows_trigger = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from adapters.autotask.client import eq
@@ -18,7 +19,10 @@ SECRET_KEY_CHARS = 40  # Autotask takes up to 64
 
 
 class AutotaskWebhookInstall(AutotaskLookups):
-    def install_webhook(self, callback_url: str) -> WebhookInstallation:
+    def install_webhook(
+        self, callback_url: str, statuses: Sequence[str] = ()
+    ) -> WebhookInstallation:
+        # Not scoped by status: the webhook's subscribed fields already limit what is sent.
         existing = [
             w
             for w in (

@@ -19,3 +19,5 @@ class ConnectWiseAdapter(
     ConnectWiseIdentity,
 ):
     status_by: Literal["name", "id"] = "name"  # callbacks carry the status by name
+    # One callback per board that holds an escalation status (level "board"), not every ticket.
+    webhook_follows_trigger = True

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from adapters.base import (
@@ -17,6 +18,7 @@ from adapters.base import (
     WebhookInstallation,
 )
 from adapters.connectwise.client import ConnectWiseClient, condition_string
+from adapters.values import int_or_none
 
 CLIENT_ID_MENTION = re.compile(r"client\s*id", re.IGNORECASE)
 CLIENT_ID_HELP = (
@@ -38,18 +40,34 @@ ROLE_HELP = (
 
 
 class ConnectWiseSetup(ConnectWiseClient):
-    def list_statuses(self) -> list[StatusOption]:
-        options = []
+    def _board_statuses(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(board, status) for every active status of every active board."""
         for board in self._list("/service/boards"):
             if board.get("inactiveFlag") or board.get("id") is None:
                 continue
             for st in self._list(f"/service/boards/{int(board['id'])}/statuses"):
                 if not st.get("inactive"):
-                    group = str(board.get("name") or "")
-                    options.append(
-                        StatusOption(id=str(st["id"]), name=str(st.get("name") or ""), group=group)
-                    )
-        return options
+                    yield board, st
+
+    def list_statuses(self) -> list[StatusOption]:
+        return [
+            StatusOption(
+                id=str(st["id"]), name=str(st.get("name") or ""), group=str(board.get("name") or "")
+            )
+            for board, st in self._board_statuses()
+        ]
+
+    def boards_holding(self, statuses: Sequence[str]) -> list[int]:
+        """The boards with a status of this name (any case): a ConnectWise status belongs to a
+        board, and the same name on two boards is two statuses."""
+        wanted = {s.strip().casefold() for s in statuses if s.strip()}
+        return sorted(
+            {
+                int(board["id"])
+                for board, st in self._board_statuses()
+                if str(st.get("name") or "").strip().casefold() in wanted
+            }
+        )
 
     def list_members(self) -> list[PSAMember]:
         """Every member but API members, by the identifier callbacks name them with."""
@@ -69,39 +87,59 @@ class ConnectWiseSetup(ConnectWiseClient):
             )
         return members
 
-    def install_webhook(self, callback_url: str) -> WebhookInstallation:
+    def install_webhook(
+        self, callback_url: str, statuses: Sequence[str] = ()
+    ) -> WebhookInstallation:
+        """The narrowest ticket callbacks that still see every escalation: one at level
+        "board" per board holding an escalation status (ConnectWise's "Ticket | Board" level:
+        every save of a ticket on that board, so a ticket leaving the status is seen too).
+        With no such board (no trigger yet, or names no board has) one "owner" callback, every
+        ticket. Baton's other ticket callbacks at this URL are removed, so a changed trigger
+        moves them; each kept one is repaired (active, self-suppressed)."""
         url = callback_url + ("&" if "?" in callback_url else "?") + "recordId="
         host = urlsplit(callback_url).hostname or callback_url
+        boards = self.boards_holding(statuses) if statuses else []
+        wanted = {("board", board) for board in boards} or {("owner", 1)}
         existing = self._list(
             "/system/callbacks", conditions=f"url contains {condition_string(host)}"
         )
+        kept: dict[tuple[str, int], dict[str, Any]] = {}
         for cb in existing:
-            if cb.get("url") in (url, callback_url) and str(cb.get("type")).lower() == "ticket":
-                if cb.get("inactiveFlag") or not cb.get("isSelfSuppressedFlag"):
-                    repair = [
-                        {"op": "replace", "path": "inactiveFlag", "value": False},
-                        {"op": "replace", "path": "isSelfSuppressedFlag", "value": True},
-                    ]
-                    self._call("PATCH", f"/system/callbacks/{int(cb['id'])}", json=repair)
-                return WebhookInstallation(
-                    id=str(cb["id"]), url=str(cb["url"]), active=True, created=False
-                )
-        body = {
-            "url": url,
-            "objectId": 1,
-            "type": "ticket",
-            "level": "owner",
-            "description": CALLBACK_DESCRIPTION,
-            "inactiveFlag": False,
-            "isSelfSuppressedFlag": True,  # our own note writes must not call us back
-            "payloadVersion": "3.0.0",
-        }
-        created = self._json(self._call("POST", "/system/callbacks", json=body))
+            if cb.get("url") not in (url, callback_url) or str(cb.get("type")).lower() != "ticket":
+                continue
+            scope = (str(cb.get("level") or "").lower(), int_or_none(cb.get("objectId")) or 0)
+            if scope[0] == "owner":
+                scope = ("owner", 1)  # 0 or 1 both mean "everything"
+            if scope not in wanted or scope in kept:
+                self._call("DELETE", f"/system/callbacks/{int(cb['id'])}")
+                continue
+            if cb.get("inactiveFlag") or not cb.get("isSelfSuppressedFlag"):
+                repair = [
+                    {"op": "replace", "path": "inactiveFlag", "value": False},
+                    {"op": "replace", "path": "isSelfSuppressedFlag", "value": True},
+                ]
+                self._call("PATCH", f"/system/callbacks/{int(cb['id'])}", json=repair)
+            kept[scope] = cb
+        made: list[dict[str, Any]] = []
+        for level, object_id in sorted(wanted - kept.keys()):
+            body = {
+                "url": url,
+                "objectId": object_id,
+                "type": "ticket",
+                "level": level,
+                "description": CALLBACK_DESCRIPTION,
+                "inactiveFlag": False,
+                "isSelfSuppressedFlag": True,  # our own note writes must not call us back
+                "payloadVersion": "3.0.0",
+            }
+            made.append(self._json(self._call("POST", "/system/callbacks", json=body)))
+            kept[(level, object_id)] = made[-1]
+        entries = [kept[scope] for scope in sorted(kept)]
         return WebhookInstallation(
-            id=str(created.get("id")),
-            url=str(created.get("url") or url),
-            active=not created.get("inactiveFlag"),
-            created=True,
+            id=",".join(str(cb.get("id")) for cb in entries),
+            url=str(entries[0].get("url") or url),
+            active=all(not cb.get("inactiveFlag") for cb in made),  # the kept were repaired
+            created=bool(made),
         )
 
     def test_connection(self) -> ConnectionCheck:

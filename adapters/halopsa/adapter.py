@@ -23,3 +23,4 @@ class HaloAdapter(
     # TicketEvent.status is the ticket's status_id as the API answers it (ids are per instance
     # and stable; names can be renamed).
     status_by: Literal["name", "id"] = "id"
+    webhook_follows_trigger = False

@@ -8,6 +8,7 @@ always ticked by hand; the steps say exactly what to choose and paste.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from adapters.base import NotFound, PanelSetup, PanelStep, PermissionDenied, WebhookInstallation
@@ -65,7 +66,10 @@ def webhook_steps(callback_url: str, password: str | None = None) -> PanelSetup:
 
 
 class HaloWebhookInstall(HaloLookups):
-    def install_webhook(self, callback_url: str) -> WebhookInstallation:
+    def install_webhook(
+        self, callback_url: str, statuses: Sequence[str] = ()
+    ) -> WebhookInstallation:
+        # Not scoped by status: the webhook's subscribed fields already limit what is sent.
         try:
             return self._install_through_api(callback_url)
         except (PermissionDenied, NotFound):

@@ -23,6 +23,9 @@ STATUSES = ("New", "In Progress", "Escalated", "Waiting on Client", "Resolved")
 INITIAL_STATUS = "In Progress"
 ESCALATED_STATUS = "Escalated"
 RESOLVED_STATUS = "Resolved"
+# A status only some boards have, as real ConnectWise boards each keep their own list: a
+# trigger naming it is held by one board, so Baton's callbacks can be scoped to that board.
+BOARD_STATUSES = {"security": ("Incident Response",)}
 
 # Names for the corpus technicians; any other identifier gets a name made from itself.
 KNOWN_MEMBERS = {
@@ -195,7 +198,8 @@ class SandboxStore:
             self._add_member(identifier)
         for name in sorted({r["board"] for r in records}):
             board_id = len(self._boards) + 1
-            statuses = tuple((board_id * 100 + i, s) for i, s in enumerate(STATUSES, start=1))
+            names = (*STATUSES, *BOARD_STATUSES.get(name.lower(), ()))
+            statuses = tuple((board_id * 100 + i, s) for i, s in enumerate(names, start=1))
             self._boards[name.lower()] = Board(board_id, name, statuses)
         for kind, key, start in (("company", "company", 250), ("priority", "priority", 1)):
             for name in sorted({r.get(key, "") for r in records}):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -575,13 +574,5 @@ class EscalateTicket(MethodView):
         )
         if recorded.escalation is None:  # the PSA's own webhook got there first
             raise _already_escalated(member, ticket_id)
-        try:
-            escalations.enqueue_pipeline(recorded.escalation.id)
-        except Exception as exc:  # the row is committed: the sweeper will enqueue it
-            step(
-                recorded.escalation.id,
-                "enqueue_failed",
-                level=logging.WARNING,
-                error=type(exc).__name__,
-            )
+        escalations.start_pipeline(recorded.escalation)
         return escalation_view(recorded.escalation)

@@ -21,6 +21,7 @@ from adapters.connectwise.sandbox.state import (
     SANDBOX_PUBLIC_KEY,
     connectwise_state,
 )
+from adapters.sandbox.store import BOARD_STATUSES, STATUSES
 from tests.browser.conftest import SCREENSHOTS, TAB, BurstWorker, shot, wait_for
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.pipeline import KITS
@@ -152,7 +153,9 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
 
     # 2. Trigger: the PSA's own statuses as checkboxes; the placeholder status is flagged.
     trigger = page.locator("#trigger")
-    expect(trigger.get_by_role("checkbox")).to_have_count(5)
+    # Every board's statuses, and the one status only the Security board has.
+    board_only = sum(len(names) for names in BOARD_STATUSES.values())
+    expect(trigger.get_by_role("checkbox")).to_have_count(len(STATUSES) + board_only)
     expect(trigger.locator(".warn-note")).to_contain_text("Needs senior")
     trigger.get_by_role("checkbox", name="Escalated").check()
     trigger.get_by_role("button", name="Save trigger").click()
@@ -164,10 +167,10 @@ def test_a_new_tenant_is_set_up_from_the_console_and_its_first_escalation_arrive
     expect(page.locator("#webhook-state")).to_have_text("not installed")
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator("#webhook-state")).to_contain_text("installed and active")
-    assert len(connectwise_state(store).callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == len(store.boards())  # one per board
     install.get_by_role("button", name="Install webhook").click()
     expect(page.locator(".toast").last).to_contain_text("found and checked")
-    assert len(connectwise_state(store).callbacks()) == 1
+    assert len(connectwise_state(store).callbacks()) == len(store.boards())  # one per board
     pod_url = f"{setup['url']}/panel/?tenant=newco&id=[cw_id]&screen=[cw_screen]"
     expect(install.locator(".paste code", has_text=pod_url)).to_be_visible()
     install.get_by_role("button", name="Copy URL").click()

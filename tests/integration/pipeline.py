@@ -111,6 +111,8 @@ class VendorKit:
     # "Escalated" as the vendor's webhooks carry it: a name, or the id it was resolved to
     trigger_ids: dict[str, str] | None
     registered: Callable[[SandboxStore], int]  # Baton's webhooks registered in the sandbox
+    # how many "Escalated" needs: ConnectWise has one callback per board holding the status
+    expected_webhooks: Callable[[SandboxStore], int]
     member_id: Callable[[SandboxStore, str], str]  # how the vendor names a sandbox member
     # a genuine delivery with its credential or signature broken, vendor by vendor
     forgeries: Callable[[Delivery], list[tuple[bytes, dict[str, str]]]]
@@ -156,6 +158,7 @@ KITS = {
         },
         trigger_ids=None,
         registered=lambda store: len(connectwise_state(store).callbacks()),
+        expected_webhooks=lambda store: len(store.boards()),  # every board has "Escalated"
         member_id=lambda store, identifier: identifier,
         forgeries=_cw_forgeries,
         auth_headers=("x-content-signature",),
@@ -170,6 +173,7 @@ KITS = {
         },
         trigger_ids={"Escalated": str(AT_STATUS_IDS["Escalated"])},  # the picklist id
         registered=lambda store: len(sandbox_webhooks(store)),
+        expected_webhooks=lambda store: 1,
         member_id=_member_number,
         forgeries=_at_forgeries,
         auth_headers=("X-Hook-Signature",),
@@ -184,6 +188,7 @@ KITS = {
         },
         trigger_ids={"Escalated": str(HALO_STATUS_IDS["Escalated"])},  # the status id
         registered=lambda store: len(halo_state(store).webhooks),
+        expected_webhooks=lambda store: 1,
         member_id=_member_number,
         forgeries=_halo_forgeries,
         auth_headers=("Authorization",),

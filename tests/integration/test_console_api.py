@@ -21,7 +21,7 @@ from adapters.halopsa.sandbox.state import (
     SANDBOX_HALO_CLIENT_SECRET,
     halo_state,
 )
-from adapters.sandbox.store import STATUSES
+from adapters.sandbox.store import BOARD_STATUSES, STATUSES
 from tests.integration.pipeline import wait_for
 
 CONSOLE_ENDPOINTS = [
@@ -262,9 +262,12 @@ def test_statuses_come_from_the_sandbox_psa(console):
     console.connect()
     listed = console.ok("ada", "GET", "/api/v1/tenant/statuses")
     assert listed["value_is"] == "name"
-    assert [s["name"] for s in listed["statuses"]] == list(STATUSES)
+    board_only = [(b, s) for b, names in BOARD_STATUSES.items() for s in names]
+    assert [s["name"] for s in listed["statuses"]] == [*STATUSES, *(s for _, s in board_only)]
     boards = {b.name for b in console.store.boards()}
-    assert all(set(s["groups"]) == boards for s in listed["statuses"])
+    groups = {s["name"]: set(s["groups"]) for s in listed["statuses"]}
+    assert all(groups[name] == boards for name in STATUSES)
+    assert all({g.lower() for g in groups[name]} == {board} for board, name in board_only)
     assert [s["name"] for s in listed["statuses"] if s["selected"]] == ["Waiting on Client"]
     assert listed["unknown_selected"] == []
 
@@ -302,13 +305,14 @@ def test_install_is_idempotent_and_repairs_a_switched_off_webhook(console):
     assert first["created"] is True and first["installed"] and first["active"]
     second = console.ok("ada", "POST", "/api/v1/tenant/webhook/install")
     assert second["created"] is False and second["id"] == first["id"]
-    assert len(connectwise_state(console.store).callbacks()) == 1
+    assert len(connectwise_state(console.store).callbacks()) == len(console.store.boards())
 
-    connectwise_state(console.store).update_callback(int(first["id"]), {"inactiveFlag": True})
+    one = int(first["id"].split(",")[0])  # one callback per board holding the trigger
+    connectwise_state(console.store).update_callback(one, {"inactiveFlag": True})
     repaired = console.ok("ada", "POST", "/api/v1/tenant/webhook/install")
     assert repaired["created"] is False and repaired["active"] is True
-    assert connectwise_state(console.store).callback(int(first["id"]))["inactiveFlag"] is False
-    assert len(connectwise_state(console.store).callbacks()) == 1
+    assert connectwise_state(console.store).callback(one)["inactiveFlag"] is False
+    assert len(connectwise_state(console.store).callbacks()) == len(console.store.boards())
 
 
 def test_webhook_state_gives_the_hosted_api_steps_with_values(console):

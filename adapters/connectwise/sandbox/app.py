@@ -43,6 +43,8 @@ CALLBACK_TYPES = {
     "agreement", "configuration", "time", "member", "invoice", "purchaseorder", "expense",
     "productcatalog",
 }  # fmt: skip
+# ConnectWise's "Levels and Types" for Type Ticket (its PSA Callbacks documentation).
+TICKET_CALLBACK_LEVELS = {"owner", "board", "project", "phase", "status", "ticket", "integratortag"}
 CALLBACK_PATCHABLE = {
     "description", "url", "objectId", "type", "level", "inactiveFlag", "isSelfSuppressedFlag",
     "payloadVersion",
@@ -286,6 +288,11 @@ def create_connectwise_app(store: SandboxStore, public_base: str) -> Flask:
             raise CWError.invalid_field("callbackEntry", "level", "Level is required")
         if not isinstance(entry.get("objectId"), int):
             raise CWError.invalid_field("callbackEntry", "objectId", "objectId is required")
+        level = entry["level"].lower()
+        if entry["type"] == "ticket" and level not in TICKET_CALLBACK_LEVELS:
+            raise CWError.invalid_field("callbackEntry", "level", "Unrecognized level for type")
+        if entry["type"] == "ticket" and level == "board":
+            store.board(entry["objectId"])  # an unknown board is ConnectWise's 404
         if len(str(entry.get("description") or "")) > 100:
             raise CWError.invalid_field("callbackEntry", "description", "Max length is 100")
 
