@@ -69,6 +69,9 @@ class Settings:
     sweep_grace_seconds: float = 30.0
     webhook_rate_limit: str = "1200/minute"  # per tenant
     api_rate_limit: str = "600/minute"  # per member
+    # Hold every PSA request to the limits its vendor declares, across all workers (issue 19);
+    # off only to measure what the PSA refuses without it.
+    psa_limiter: bool = True
 
     @property
     def embedded(self) -> bool:
@@ -224,6 +227,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         sweep_grace_seconds=_float(env, "CONNECTOR_SWEEP_GRACE_SECONDS", 30.0, minimum=0.0),
         webhook_rate_limit=_rate(env, "CONNECTOR_WEBHOOK_RATE_LIMIT", "1200/minute"),
         api_rate_limit=_rate(env, "CONNECTOR_API_RATE_LIMIT", "600/minute"),
+        psa_limiter=_bool(env, "CONNECTOR_PSA_LIMITER", default=True),
     )
     return settings.with_overrides(**overrides) if overrides else settings
 
