@@ -10,7 +10,8 @@ Baton is the real stack: gunicorn, `flask worker` processes, PostgreSQL, Redis, 
 Anthropic server answering after --latency seconds.
 
 1. Fairness, --workers workers, limiter on: the burster escalates --burst tickets at once; the
-   steady tenants each escalate one a second, --steady each, from half a second in. Time to
+   steady tenants each escalate --steady, one every --steady-every seconds, staggered, from
+   half a second in (together about one a second: what 3 workers serve beside the burst). Time to
    terminal handoff (webhook received -> handoff ready) per tenant, p50/p95/max.
 2. PSA refusals, --psa-workers workers: the burster's burst alone, with the PSA limiter off
    (CONNECTOR_PSA_LIMITER=false), then on; the sandbox's thread-threshold refusals counted.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -155,13 +157,16 @@ def fairness(args: argparse.Namespace, database_url: str, tenants: list[Tenant])
     for tenant in tenants:
         tenant.reset_refusals()
 
-    def steady_tenant(tenant: Tenant) -> None:
-        time.sleep(0.5)
+    def steady_tenant(tenant: Tenant, offset: float) -> None:
+        time.sleep(0.5 + offset)  # staggered: the steady tenants do not all escalate at once
         for row in steady_rows[tenant.slug]:
             tenant.escalate(row)
-            time.sleep(1.0)
+            time.sleep(args.steady_every)
 
-    threads = [threading.Thread(target=steady_tenant, args=(t,)) for t in steady]
+    threads = [
+        threading.Thread(target=steady_tenant, args=(t, i * args.steady_every / len(steady)))
+        for i, t in enumerate(steady)
+    ]
     for thread in threads:
         thread.start()
     for row in burst_rows:
@@ -174,7 +179,7 @@ def fairness(args: argparse.Namespace, database_url: str, tenants: list[Tenant])
     done = wait_done(database_url, every, timeout=300)
     print(
         f"-- 1. fairness: {burster.slug} bursts {args.burst}, {len(steady)} tenants send "
-        f"{args.steady} each at 1/s; {args.workers} workers, model {args.latency:.1f} s, "
+        f"{args.steady} each, one every {args.steady_every:.0f} s; {args.workers} workers, model {args.latency:.1f} s, "
         f"PSA {args.psa_latency * 1000:.0f} ms a request; {done}/{len(every)} done"
     )
     burst_times = times_to_terminal(database_url, [str(r["id"]) for r in burst_rows])
@@ -253,12 +258,14 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--burst", type=int, default=30)
     parser.add_argument("--steady", type=int, default=5, help="escalations per steady tenant")
+    parser.add_argument("--steady-every", type=float, default=3.0, help="seconds between them")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--psa-workers", type=int, default=8, help="workers for the refusals")
     parser.add_argument("--latency", type=float, default=1.0, help="the fake model's, seconds")
     parser.add_argument("--psa-latency", type=float, default=0.05, help="seconds a request")
     args = parser.parse_args()
     header("bench/tenants: one tenant bursting, the others steady, on shared workers")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandboxes' request lines
     tenants = [Tenant(i, args.psa_latency) for i in range(args.tenants)]
     try:
         with scratch_database() as database_url, scratch_redis() as redis_url, Stack() as stack:

@@ -256,8 +256,10 @@ class AppWorker(SimpleWorker):
             return
         added = [Queue(n, connection=self.connection, serializer=self.serializer) for n in new]
         self.queues = [*self.queues, *added]
+        # A new tenant has had no turn yet: its queue goes first in its tier, not after the
+        # queue just served (which would give a bursting tenant the next turn again).
         self._ordered_queues = sorted(
-            [*self._ordered_queues, *added], key=lambda q: tier_rank(q.name)
+            [*added, *self._ordered_queues], key=lambda q: tier_rank(q.name)
         )
 
     def reorder_queues(self, reference_queue: Queue) -> None:

@@ -127,3 +127,15 @@ def test_the_scheduler_moves_retries_of_a_tenant_queue_it_learned_later(connecti
     assert job_status(connection, "later") == JobStatus.QUEUED
     assert "later" in Queue(name, connection=connection).job_ids
     scheduler.release_locks()
+
+
+def test_a_tenant_whose_queue_appears_mid_burst_gets_the_next_turn(connection):
+    for n in range(4):
+        put(connection, HANDOFFS, 1, f"burst-{n}")
+    worker = AppWorker(
+        [queue(connection, n) for n in QUEUE_NAMES], connection=connection, app=Flask("t")
+    )
+    worker.work(burst=True, max_jobs=1)  # the burster's first job: its queue was just served
+    put(connection, HANDOFFS, 2, "newcomer")  # a queue this worker has never seen
+    worker.work(burst=True)
+    assert ran(connection) == ["burst-0", "newcomer", "burst-1", "burst-2", "burst-3"]
