@@ -173,7 +173,6 @@ class PSALimiter:
         self.max_wait_seconds = max_wait_seconds
         self.sleep = sleep
         self._take_slot = connection.register_script(_TAKE_SLOT)
-        self.waited_seconds = 0.0  # for the benchmark and the logs: time spent held back
 
     @contextmanager
     def hold(self, endpoint: str) -> Iterator[None]:
@@ -189,7 +188,6 @@ class PSALimiter:
     def _slot(self, endpoint: str, until: float) -> tuple[str, str]:
         name = f"baton-psa-slots:{self.key}:{endpoint}"
         token = uuid.uuid4().hex
-        started = time.monotonic()
         while True:
             now = time.time()
             expires = now + self.lease_seconds
@@ -197,7 +195,6 @@ class PSALimiter:
                 now, expires, self.max_concurrent or 0, token, int(self.lease_seconds) + 1
             ]  # fmt: skip
             if self._take_slot(keys=[name], args=args):
-                self.waited_seconds += time.monotonic() - started
                 return name, token
             if time.monotonic() + SLOT_POLL_SECONDS > until:
                 raise RateLimited(
@@ -208,7 +205,6 @@ class PSALimiter:
             self.sleep(SLOT_POLL_SECONDS)
 
     def _window(self, until: float) -> None:
-        started = time.monotonic()
         for window in self.windows:
             while not self.window_limiter.hit(window, "baton-psa", self.key):
                 reset = self.window_limiter.get_window_stats(window, "baton-psa", self.key)
@@ -219,7 +215,6 @@ class PSALimiter:
                         retry_after=wait,
                     )
                 self.sleep(wait)
-        self.waited_seconds += time.monotonic() - started
 
 
 class VendorHTTP:
