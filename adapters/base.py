@@ -7,6 +7,7 @@ these exceptions, the `PSAAdapter` protocol and each vendor's `PSAVendor` descri
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -219,11 +220,20 @@ class OutboundBlocked(AdapterError):
 # --- the protocol ------------------------------------------------------------------------
 
 
+class RequestLimiter(Protocol):
+    """The PSA connection's limits, shared by every worker (adapters/http.py's PSALimiter)."""
+
+    def hold(self, endpoint: str) -> AbstractContextManager[None]:
+        """Wait (bounded) for a request slot and window; raise RateLimited if none comes."""
+        ...
+
+
 @dataclass(frozen=True)
 class AdapterOptions:
     allow_private_urls: bool = False
     timeout_seconds: float = 10.0
     max_attempts: int = 4
+    limiter: RequestLimiter | None = field(default=None, compare=False)
 
 
 class PSAAdapter(Protocol):

@@ -1,7 +1,10 @@
-"""Outbound HTTP for vendor APIs and chat webhooks: one guarded, retrying session.
+"""Outbound HTTP for vendor APIs and chat webhooks: one guarded, retrying, limited session.
 
 The outbound guard lives in the transport, so every request (and every redirect hop,
 since each hop is sent through the transport again) is checked; no caller can forget it.
+Every vendor request also passes the connection's PSALimiter (issue 19): the PSA's request
+windows and concurrent-request slots, counted in Redis so all workers of all processes share
+them, and waited for (bounded) instead of being refused by the PSA.
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import limits
+import redis
 import requests
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from requests.adapters import HTTPAdapter
 
 from adapters.base import (
@@ -114,6 +124,99 @@ def default_error_message(response: requests.Response) -> tuple[str, str]:
     return response.text[:300], ""
 
 
+# A counting semaphore with leases: `limits` counts windows only, and redis-py's Lock has one
+# holder. A slot's score is when its lease ends, so a worker killed mid-request frees it then.
+_TAKE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  return 1
+end
+return 0
+"""
+SLOT_POLL_SECONDS = 0.05
+
+
+@lru_cache(maxsize=4)
+def window_storage(uri: str) -> Storage:
+    """The `limits` storage for request windows: Redis (shared), or memory in one process."""
+    storage = storage_from_string(uri)
+    assert isinstance(storage, Storage)  # a synchronous one: redis:// or memory://
+    return storage
+
+
+class PSALimiter:
+    """One PSA connection's limits, held across every worker: request windows ("300/5
+    minutes", through `limits`' moving window) and at most `max_concurrent` requests in flight
+    per endpoint. A request waits for both up to `max_wait_seconds`; past that it is
+    RateLimited with a Retry-After, and its job goes back to the queue."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        storage: Storage,
+        key: str,
+        *,
+        windows: tuple[str, ...] = (),
+        max_concurrent: int | None = None,
+        lease_seconds: float = 60.0,
+        max_wait_seconds: float = MAX_RETRY_AFTER_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.connection = connection
+        self.key = key
+        self.windows = [limits.parse(w) for w in windows]
+        self.window_limiter = MovingWindowRateLimiter(storage)
+        self.max_concurrent = max_concurrent
+        self.lease_seconds = lease_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.sleep = sleep
+        self._take_slot = connection.register_script(_TAKE_SLOT)
+
+    @contextmanager
+    def hold(self, endpoint: str) -> Iterator[None]:
+        until = time.monotonic() + self.max_wait_seconds
+        slot = self._slot(endpoint, until) if self.max_concurrent else None
+        try:
+            self._window(until)
+            yield
+        finally:
+            if slot is not None:
+                self.connection.zrem(*slot)
+
+    def _slot(self, endpoint: str, until: float) -> tuple[str, str]:
+        name = f"baton-psa-slots:{self.key}:{endpoint}"
+        token = uuid.uuid4().hex
+        while True:
+            now = time.time()
+            expires = now + self.lease_seconds
+            args: list[float | str] = [
+                now, expires, self.max_concurrent or 0, token, int(self.lease_seconds) + 1
+            ]  # fmt: skip
+            if self._take_slot(keys=[name], args=args):
+                return name, token
+            if time.monotonic() + SLOT_POLL_SECONDS > until:
+                raise RateLimited(
+                    f"all {self.max_concurrent} request slots of {endpoint or 'the PSA'} stayed "
+                    f"busy for {self.max_wait_seconds:.0f}s",
+                    retry_after=SLOT_POLL_SECONDS * 20,
+                )
+            self.sleep(SLOT_POLL_SECONDS)
+
+    def _window(self, until: float) -> None:
+        for window in self.windows:
+            while not self.window_limiter.hit(window, "baton-psa", self.key):
+                reset = self.window_limiter.get_window_stats(window, "baton-psa", self.key)
+                wait = max(0.01, reset.reset_time - time.time())
+                if time.monotonic() + wait > until:
+                    raise RateLimited(
+                        f"the PSA's window of {window} is used up for {wait:.0f}s",
+                        retry_after=wait,
+                    )
+                self.sleep(wait)
+
+
 class VendorHTTP:
     """A vendor API client's transport: guard, timeouts, retries, one error taxonomy."""
 
@@ -124,21 +227,25 @@ class VendorHTTP:
         *,
         error_message: ErrorMessage = default_error_message,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint_of: Callable[[str], str] = lambda url: "",
     ):
         self.vendor = vendor
         self.options = options
         self.session = guarded_session(options.allow_private_urls)
         self.error_message = error_message
         self.sleep = sleep
+        self.endpoint_of = endpoint_of  # what the PSA counts concurrent requests per
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send with retries on 429 (honouring Retry-After, capped) and 5xx/timeouts."""
         kwargs.setdefault("timeout", self.options.timeout_seconds)
         attempts = max(1, self.options.max_attempts)
         for attempt in range(1, attempts + 1):
+            limiter = self.options.limiter
             try:
-                response = self.session.request(method, url, **kwargs)
-            except OutboundBlocked:
+                with limiter.hold(self.endpoint_of(url)) if limiter else nullcontext():
+                    response = self.session.request(method, url, **kwargs)
+            except (OutboundBlocked, RateLimited):
                 raise
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt == attempts:

@@ -63,6 +63,7 @@ from _harness import (
 from adapters.connectwise.sandbox.callbacks import content_signature
 from adapters.connectwise.sandbox.state import SANDBOX_COMPANY
 from adapters.sandbox import SandboxStore, serve_sandbox
+from connector.queue import HANDOFFS, known_queue_names
 
 SLUG = "bench"
 MID_SENTINEL = "00000000-bench-mid-sentinel-000000000000"
@@ -328,7 +329,10 @@ def verify(database_url: str, redis_url: str, records: list[tuple[str, str, int,
                 ("*", mid, f"{sum(kinds.values())} answers, {sum(audit[mid].values())} rows")
             )
     duplicated = [k for k, n in escalation_keys.items() if n > 1]
-    queued = redis.Redis.from_url(redis_url).llen("rq:queue:baton-handoffs")
+    connection = redis.Redis.from_url(redis_url)
+    queued = sum(
+        connection.llen(f"rq:queue:{name}") for name in known_queue_names(connection, {HANDOFFS})
+    )
     print(
         f"-- database: {sum(escalation_keys.values())} escalations, "
         f"{sum(sum(c.values()) for c in audit.values())} audit rows, "

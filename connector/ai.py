@@ -8,12 +8,18 @@ covers the whole stream: the first byte and every gap between bytes are bounded,
 stream that trickles on is given up at the deadline. An error that arrives mid-stream (the
 SDK raises it with the 200 it came in, and does not retry it) is retried here only while
 nothing of the answer has been shown.
+
+The organisation's limits (requests and input tokens per minute, per model, configured) are
+counted in Redis through `limits`, so every worker shares them: an attempt waits for room
+inside the deadline, and one that would have to wait past it is not sent (the handoff falls
+back, in time, as after a 429).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import queue as thread_queue
@@ -27,7 +33,11 @@ from typing import Any
 
 import anthropic
 import httpx2
+import limits
+from flask import current_app, has_app_context
+from limits.strategies import MovingWindowRateLimiter
 
+from adapters.http import window_storage
 from connector.db import session
 from connector.models import AICall
 
@@ -148,8 +158,48 @@ def _with_hard_timeout(func: Callable[[], Any], seconds: float) -> Any:
     raise value
 
 
+def estimated_input_tokens(request: dict[str, Any]) -> int:
+    """What a request will count against an input-token limit, before it is sent (about 4
+    characters a token; the API's own count would cost a request)."""
+    text = json.dumps([request.get("system"), request.get("messages")], ensure_ascii=False)
+    return len(text) // 4 + 1
+
+
+def _wait_for_model_limits(model: str, tokens: int, until: float) -> bool:
+    """Take one request and `tokens` input tokens of the model's per-minute limits, waiting
+    while there is time; False when the room would come only after `until` (monotonic)."""
+    if not has_app_context():  # a call made outside any app has no settings to hold it to
+        return True
+    runtime = current_app.extensions["baton"]
+    rpm, tpm = runtime.settings.model_limits.get(model, (None, None))
+    wanted = [
+        (limits.RateLimitItemPerMinute(n), min(cost, n))  # one call bigger than a minute's
+        for n, cost in ((rpm, 1), (tpm, tokens))  # tokens still goes, alone in its minute
+        if n
+    ]
+    if not wanted:
+        return True
+    windows = MovingWindowRateLimiter(window_storage(runtime.settings.redis_url or "memory://"))
+    while True:
+        full = [w for w in wanted if not windows.test(w[0], "baton-model", model, cost=w[1])]
+        if not full:
+            # Another worker may have taken the room since the test: then wait again.
+            if all(windows.hit(item, "baton-model", model, cost=cost) for item, cost in wanted):
+                return True
+            continue
+        reset = max(windows.get_window_stats(i, "baton-model", model).reset_time for i, _ in full)
+        wait = max(0.05, min(reset - time.time(), 1.0))  # the window moves: look again soon
+        if time.monotonic() + wait > until:
+            return False
+        time.sleep(wait)
+
+
 def call_model(
-    send: Callable[[anthropic.Anthropic, httpx2.Timeout], Any], *, deadline_seconds: float
+    send: Callable[[anthropic.Anthropic, httpx2.Timeout], Any],
+    *,
+    deadline_seconds: float,
+    model: str = "",
+    input_tokens: int = 0,
 ) -> CallResult:
     """Call `send(client, timeout)` until it answers, fails for good, or the deadline nears."""
 
@@ -161,7 +211,9 @@ def call_model(
         # A timeout used up the attempt's whole share of the deadline.
         return isinstance(exc, RETRYABLE) and not isinstance(exc, anthropic.APITimeoutError)
 
-    return _attempts(attempt, retryable, deadline_seconds=deadline_seconds)
+    return _attempts(
+        attempt, retryable, deadline_seconds=deadline_seconds, model=model, tokens=input_tokens
+    )
 
 
 def stream_model(
@@ -169,6 +221,8 @@ def stream_model(
     on_text: Callable[[str], bool],
     *,
     deadline_seconds: float,
+    model: str = "",
+    input_tokens: int = 0,
 ) -> CallResult:
     """A streamed call: `open_stream(client, timeout)` gives the SDK's MessageStream manager;
     `on_text(text so far)` runs in this thread as the answer grows (and every TICK_SECONDS
@@ -183,7 +237,10 @@ def stream_model(
             return exc.type in MID_STREAM_TRANSIENT
         return isinstance(exc, (*RETRYABLE, TimeoutError, httpx2.TransportError))
 
-    result = _attempts(reader.attempt, retryable, deadline_seconds=deadline_seconds)
+    result = _attempts(
+        reader.attempt, retryable, deadline_seconds=deadline_seconds, model=model,
+        tokens=input_tokens,
+    )  # fmt: skip
     result.spent = reader.spent
     return result
 
@@ -271,14 +328,27 @@ def _attempts(
     retryable: Callable[[BaseException], bool],
     *,
     deadline_seconds: float,
+    model: str = "",
+    tokens: int = 0,
 ) -> CallResult:
-    """`attempt(client, seconds left)` until it answers, fails for good, or the deadline nears."""
+    """`attempt(client, seconds left)` until it answers, fails for good, or the deadline nears;
+    each attempt first takes its room in the model's limits."""
     started = time.monotonic()
     if not api_key_configured():
         return CallResult(None, "no_api_key", "ANTHROPIC_API_KEY is not set", 0, 0)
     client = make_client()
     attempts = 0
     while True:
+        last_start = started + deadline_seconds - MIN_ATTEMPT_SECONDS
+        if model and not _wait_for_model_limits(model, tokens, last_start):
+            return CallResult(
+                None,
+                "rate_limited",
+                f"held back: the organisation's per-minute limit for {model} has no room "
+                "before the deadline",
+                _elapsed_ms(started),
+                attempts,
+            )
         attempts += 1
         remaining = deadline_seconds - (time.monotonic() - started)
         try:

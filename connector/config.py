@@ -69,6 +69,12 @@ class Settings:
     sweep_grace_seconds: float = 30.0
     webhook_rate_limit: str = "1200/minute"  # per tenant
     api_rate_limit: str = "600/minute"  # per member
+    # Hold every PSA request to the limits its vendor declares, across all workers (issue 19);
+    # off only to measure what the PSA refuses without it.
+    psa_limiter: bool = True
+    # The organisation's limits per model, held across every worker: model -> (requests per
+    # minute, input tokens per minute); a model not named, or None, is not held.
+    model_limits: Mapping[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +107,28 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {raw!r}")
     return value
+
+
+def _limit(env: Mapping[str, str], name: str) -> int | None:
+    """A per-minute limit: unset or 0 means none."""
+    value = int(_float(env, name, 0, minimum=0))
+    return value or None
+
+
+def _model_limits(
+    env: Mapping[str, str], summary_model: str, tone_model: str
+) -> dict[str, tuple[int | None, int | None]]:
+    limits: dict[str, tuple[int | None, int | None]] = {}
+    for prefix, model in (("SUMMARY", summary_model), ("TONE", tone_model)):
+        rpm = _limit(env, f"CONNECTOR_{prefix}_RPM")
+        tpm = _limit(env, f"CONNECTOR_{prefix}_TPM")
+        if model in limits and (rpm or tpm) and limits[model] != (rpm, tpm):
+            raise ConfigError(
+                f"CONNECTOR_{prefix}_RPM/TPM: {model} is both models, with other limits"
+            )
+        if rpm or tpm:
+            limits[model] = (rpm, tpm)
+    return limits
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
@@ -224,6 +252,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         sweep_grace_seconds=_float(env, "CONNECTOR_SWEEP_GRACE_SECONDS", 30.0, minimum=0.0),
         webhook_rate_limit=_rate(env, "CONNECTOR_WEBHOOK_RATE_LIMIT", "1200/minute"),
         api_rate_limit=_rate(env, "CONNECTOR_API_RATE_LIMIT", "600/minute"),
+        psa_limiter=_bool(env, "CONNECTOR_PSA_LIMITER", default=True),
+        model_limits=_model_limits(env, summary_model, tone_model),
     )
     return settings.with_overrides(**overrides) if overrides else settings
 

@@ -24,10 +24,11 @@ from connector import context as context_builder
 from connector import events, notify, related, summary, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.db import session, utcnow
+from connector.dispatch import enqueue as enqueue_job
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, TicketState
-from connector.queue import HANDOFF, WRITE_BACK, enqueue_job
+from connector.queue import HANDOFF, WRITE_BACK
 from connector.redaction import TenantRules, redact
 from connector.tenants import TenantRef
 

@@ -16,11 +16,12 @@ from sqlalchemy import select, update
 from connector import events
 from connector import tenants as tenant_ops
 from connector.db import session
+from connector.dispatch import enqueue as enqueue_job
 from connector.escalations import runtime
 from connector.handoff_text import note_marker
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, HandoffVariant
-from connector.queue import NOTE_COUNT, NOTE_COUNT_AGAIN, enqueue_job, job_status
+from connector.queue import NOTE_COUNT, NOTE_COUNT_AGAIN, job_status
 
 
 class NotYetWritten(Exception):

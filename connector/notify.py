@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from connector import chat, mailer
 from connector.config import Settings
 from connector.db import insert_if_absent, session, utcnow
+from connector.dispatch import enqueue as enqueue_job
 from connector.logs import step
 from connector.models import (
     SENIOR_ROLES,
@@ -32,7 +33,7 @@ from connector.models import (
     Notification,
     Tenant,
 )
-from connector.queue import CHAT_FOLLOW_UP, NOTIFICATIONS, enqueue_job
+from connector.queue import CHAT_FOLLOW_UP, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,19 @@ The database is the source of truth; the queue carries only ids. Enqueue happens
 and the sweeper re-enqueues whatever was committed but lost on the way. Jobs are enqueued by
 the name of their entry point in connector.jobs, which sits on top of the worker's path: the
 pipeline never imports it.
+
+Fair dispatch (issue 19): each tenant has its own queue in each tier ("baton-handoffs:7"), and
+workers take from them with RQ's round_robin strategy, so a tenant with a burst of 200 holds
+one turn in N, not the whole pool. The handoff tier always comes before the notify tier
+(notifications, write-backs, note counts). A tenant's queue is added to a Redis set when first
+used; workers and schedulers re-read the set between jobs and while idle, once a second.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,12 +30,15 @@ from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.types import FunctionReferenceType
+from rq.worker import DequeueStrategy
 
 log = logging.getLogger(__name__)
 
-HANDOFFS = "baton-handoffs"  # the pipeline: context, the one AI call, write-back
-NOTIFY = "baton-notify"  # emails and chat messages; never delays a handoff
-QUEUE_NAMES = (HANDOFFS, NOTIFY)
+HANDOFFS = "baton-handoffs"  # the pipeline: context and the one AI call
+NOTIFY = "baton-notify"  # write-backs, emails, chat messages, counts; never delays a handoff
+QUEUE_NAMES = (HANDOFFS, NOTIFY)  # the tiers, in the order workers serve them
+KNOWN_QUEUES = "baton-queues"  # a Redis set: every tenant queue ever enqueued on
+LEARN_EVERY_SECONDS = 1  # how long an idle worker waits before it looks for new queues
 
 DEAD_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -51,8 +61,9 @@ class JobKind:
 
 
 HANDOFF = JobKind("connector.jobs.run_handoff", HANDOFFS, "handoff", (1, 3, 8))
+# The handoff is in the panel once generated; the note in the PSA may follow other tenants'.
 WRITE_BACK = JobKind(
-    "connector.jobs.run_write_back", HANDOFFS, "writeback", (5, 15, 30, 60, 120, 300)
+    "connector.jobs.run_write_back", NOTIFY, "writeback", (5, 15, 30, 60, 120, 300)
 )
 # An SMTP server or chat endpoint down for up to about an hour still gets its messages.
 NOTIFICATIONS = JobKind(
@@ -102,16 +113,45 @@ def queue(connection: redis.Redis, name: str = HANDOFFS) -> Queue:
     return Queue(name, connection=connection)
 
 
+def tenant_queue_name(tier: str, tenant_id: int | None) -> str:
+    """The tenant's queue in a tier; without a tenant, the tier's shared queue."""
+    return tier if tenant_id is None else f"{tier}:{tenant_id}"
+
+
+def tier_of(queue_name: str) -> str:
+    return queue_name.split(":", 1)[0]
+
+
+def tier_rank(queue_name: str) -> int:
+    tier = tier_of(queue_name)
+    return QUEUE_NAMES.index(tier) if tier in QUEUE_NAMES else len(QUEUE_NAMES)
+
+
+def known_queue_names(connection: redis.Redis, tiers: set[str]) -> list[str]:
+    """The tiers' shared queues and every tenant queue of them, handoff tier first."""
+    names = {
+        n.decode() if isinstance(n, bytes) else str(n) for n in connection.smembers(KNOWN_QUEUES)
+    }
+    names |= tiers
+    return sorted((n for n in names if tier_of(n) in tiers), key=lambda n: (tier_rank(n), n))
+
+
 def enqueue_job(
-    connection: redis.Redis, kind: JobKind, escalation_id: int, *, replace_dead: bool = False
+    connection: redis.Redis,
+    kind: JobKind,
+    escalation_id: int,
+    *,
+    tenant_id: int | None,
+    replace_dead: bool = False,
 ) -> bool:
-    """Enqueue this escalation's job of this kind unless it exists; True when one was enqueued."""
+    """Enqueue this escalation's job of this kind on its tenant's queue unless it exists; True
+    when one was enqueued."""
     return enqueue_once(
         connection,
         kind.entry_point,
         escalation_id,
         job_id=kind.job_id(escalation_id),
-        queue_name=kind.queue_name,
+        queue_name=tenant_queue_name(kind.queue_name, tenant_id),
         replace_dead=replace_dead,
         retry=kind.retry(),
         job_timeout=kind.timeout_seconds,
@@ -134,6 +174,8 @@ def enqueue_once(
     case: the row says the work is not done, so whatever the old job did was not enough).
     """
     q = queue(connection, queue_name)
+    if queue_name not in QUEUE_NAMES:
+        connection.sadd(KNOWN_QUEUES, queue_name)  # before the job, so no worker misses it
     try:
         q.enqueue(
             func,
@@ -176,20 +218,106 @@ def job_status(connection: redis.Redis, job_id: str) -> JobStatus | None:
         return None
 
 
+class TenantScheduler(RQScheduler):
+    """RQ's scheduler (it moves retries with intervals back onto their queue), learning the
+    tenant queues of its tiers as they appear: a retry on a queue no scheduler holds would
+    stay scheduled for ever."""
+
+    def __init__(self, queues: Any, *args: Any, **kwargs: Any):
+        super().__init__(queues, *args, **kwargs)
+        self.tiers = {tier_of(name) for name in self._queue_names}
+
+    def enqueue_scheduled_jobs(self) -> None:
+        new = set(known_queue_names(self.connection, self.tiers)) - self._queue_names
+        if new:
+            self._queue_names |= new
+            self.acquire_locks()  # also resets the registries it reads
+        super().enqueue_scheduled_jobs()
+
+
 class AppWorker(SimpleWorker):
-    """An RQ worker that runs every job inside its Flask app's context.
+    """An RQ worker that runs every job inside its Flask app's context and serves, round robin,
+    every tenant queue of the tiers it was given (a worker on "baton-handoffs" also serves
+    "baton-handoffs:7"), the handoff tier first.
 
     The app is built before the worker takes its first job (`flask worker`, or the web app in
     embedded mode), so the first escalation after a start is as fast as the next.
     """
 
-    def __init__(self, *args: Any, app: Flask, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, queues: Any, *args: Any, app: Flask, **kwargs: Any):
+        super().__init__(queues, *args, **kwargs)
         self.app = app
+        self.tiers = {tier_of(q.name) for q in self.queues}
+        self.learn_queues()
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        return super().work(*args, **kwargs)
+
+    def learn_queues(self) -> None:
+        """Add the tenant queues that appeared since the last look, keeping the rotation."""
+        known = {q.name for q in self.queues}
+        new = [n for n in known_queue_names(self.connection, self.tiers) if n not in known]
+        if not new:
+            return
+        added = [Queue(n, connection=self.connection, serializer=self.serializer) for n in new]
+        self.queues = [*self.queues, *added]
+        # A new tenant has had no turn yet: its queue goes first in its tier, not after the
+        # queue just served (which would give a bursting tenant the next turn again).
+        self._ordered_queues = sorted(
+            [*added, *self._ordered_queues], key=lambda q: tier_rank(q.name)
+        )
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        # RQ rotates the list past the queue just served; the stable sort keeps that rotation
+        # within each tier and puts every handoff queue before every notify queue.
+        super().reorder_queues(reference_queue)
+        self._ordered_queues.sort(key=lambda q: tier_rank(q.name))
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        self.learn_queues()
+        if timeout is None:  # burst mode: RQ does not block at all
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        # Wait in short slices: between them the worker learns new tenants' queues (a blocking
+        # pop only watches the queues it was given) and sees a stop request (a thread cannot
+        # be sent the signal that ends RQ's own wait).
+        idle_since = time.monotonic()
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(
+                LEARN_EVERY_SECONDS, max_idle_time=LEARN_EVERY_SECONDS
+            )
+            if result is not None:
+                return result
+            if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
+                return None
+            self.learn_queues()
+        return None
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         with self.app.app_context():
             super().execute_job(job, queue)
+
+    def _start_scheduler(self, burst: bool = False, *args: Any, **kwargs: Any) -> None:
+        # RQ builds its own RQScheduler here, which would never learn new tenants' queues; the
+        # rest is RQ's: take the locks, then run it in its own process (or once, in burst mode).
+        self.scheduler = TenantScheduler(
+            self.queues, connection=self.connection, serializer=self.serializer,
+            logging_level=logging.WARNING,
+        )  # fmt: skip
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
 
 
 class ThreadWorker(AppWorker):
@@ -204,23 +332,10 @@ class ThreadWorker(AppWorker):
     def _install_signal_handlers(self) -> None:
         pass
 
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: int | None, max_idle_time: int | None = None
-    ) -> tuple[Job, Queue] | None:
-        # Wait in one-second slices so that stop() takes effect: RQ's own loop only checks
-        # for a stop between jobs, and a thread cannot be sent the signal that ends it.
-        if timeout is None:  # burst mode: RQ does not block at all
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        while not self._stop_requested:
-            result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
-            if result is not None:
-                return result
-        return None
 
-
-class ThreadScheduler(RQScheduler):
-    """RQ's scheduler (it moves retries with intervals back onto their queue), as a thread:
-    RQ forks a process for it, which a web process with an in-memory Redis cannot share."""
+class ThreadScheduler(TenantScheduler):
+    """The scheduler as a thread: RQ forks a process for it, which a web process with an
+    in-memory Redis cannot share."""
 
     def _install_signal_handlers(self) -> None:
         pass

@@ -33,7 +33,9 @@ def enqueue(tenant: TenantRef, ticket_id: str) -> int | None:
         return None
     try:
         # A ticket closed, reopened and closed again is read again: the old job is replaced.
-        enqueue_job(runtime().redis, RESOLUTION, escalation_id, replace_dead=True)
+        enqueue_job(
+            runtime().redis, RESOLUTION, escalation_id, tenant_id=tenant.id, replace_dead=True
+        )
     except Exception as exc:
         step(escalation_id, "resolution_enqueue_failed", level=logging.WARNING,
              error=type(exc).__name__)  # fmt: skip

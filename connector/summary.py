@@ -193,11 +193,15 @@ def generate(
             lambda client, timeout: client.messages.stream(**request, timeout=timeout),
             shown,
             deadline_seconds=deadline_seconds,
+            model=model,
+            input_tokens=ai.estimated_input_tokens(request),
         )
     else:
         result = ai.call_model(
             lambda client, timeout: client.messages.create(**request, timeout=timeout),
             deadline_seconds=deadline_seconds,
+            model=model,
+            input_tokens=ai.estimated_input_tokens(request),
         )
     if result.outcome == "no_api_key":
         return fallback(snapshot, "AI not configured: ANTHROPIC_API_KEY is not set")

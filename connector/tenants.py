@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 import adapters
 from adapters.base import AdapterError, AdapterOptions, PanelSetup, PSAAdapter, PSAVendor
+from adapters.http import PSALimiter, window_storage
 from connector.db import session
 from connector.errors import APIError
 from connector.logs import step
@@ -168,9 +169,30 @@ def describe_connection(tenant: Tenant) -> dict[str, Any]:
 def adapter(tenant: Tenant) -> PSAAdapter:
     if tenant.connection is None:
         raise APIError(409, "not_connected", f"tenant {tenant.slug!r} has no PSA connection yet")
-    settings = current_app.extensions["baton"].settings
-    options = AdapterOptions(allow_private_urls=settings.allow_private_urls)
-    return adapters.adapter_for(tenant.vendor, connection_values(tenant), options)
+    runtime = current_app.extensions["baton"]
+    settings = runtime.settings
+    values = connection_values(tenant)
+    options = AdapterOptions(
+        allow_private_urls=settings.allow_private_urls,
+        limiter=psa_limiter(tenant, values) if settings.psa_limiter else None,
+    )
+    return adapters.adapter_for(tenant.vendor, values, options)
+
+
+def psa_limiter(tenant: Tenant, values: Mapping[str, str]) -> PSALimiter | None:
+    """The limits the tenant's PSA declares, held in Redis for its connection (a sandbox is held
+    to the limits of the vendor it speaks)."""
+    runtime = current_app.extensions["baton"]
+    spoken = adapters.speaking(tenant.vendor, values)
+    if not spoken.request_windows and not spoken.max_concurrent_requests:
+        return None
+    return PSALimiter(
+        runtime.redis,
+        window_storage(runtime.settings.redis_url or "memory://"),
+        f"tenant-{tenant.id}",
+        windows=spoken.request_windows,
+        max_concurrent=spoken.max_concurrent_requests,
+    )
 
 
 def new_member(

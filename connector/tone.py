@@ -137,6 +137,8 @@ def rewrite(
     result = ai.call_model(
         lambda client, timeout: client.messages.create(**request, timeout=timeout),
         deadline_seconds=deadline_seconds,
+        model=model,
+        input_tokens=ai.estimated_input_tokens(request),
     )
     if result.outcome == "no_api_key":
         raise ToneUnavailable("no_api_key", "AI not configured: ANTHROPIC_API_KEY is not set")

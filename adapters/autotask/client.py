@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -108,12 +108,10 @@ class AutotaskClient:
         self.configured_zone = zone_base(zone_url) if zone_url else ""
         self.sleep = sleep
         # One attempt per call here: _send retries, knowing what Autotask's 500s mean.
-        single = AdapterOptions(
-            allow_private_urls=options.allow_private_urls,
-            timeout_seconds=options.timeout_seconds,
-            max_attempts=1,
+        single = replace(options, max_attempts=1)
+        self.http = VendorHTTP(
+            self.vendor, single, error_message=error_message, sleep=sleep, endpoint_of=_endpoint
         )
-        self.http = VendorHTTP(self.vendor, single, error_message=error_message, sleep=sleep)
         self._fields: dict[str, list[dict[str, Any]]] = {}
         self._names: dict[tuple[str, int], str] = {}
 

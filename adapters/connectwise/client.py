@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -105,9 +106,7 @@ class ConnectWiseClient:
         self._headers = self._auth(settings["public_key"].strip(), settings["private_key"].strip())
         self.http = VendorHTTP(self.vendor, options, error_message=error_message, sleep=sleep)
         # The signing-key fetch answers a live webhook: one quick try, no credentials sent.
-        key_options = AdapterOptions(
-            allow_private_urls=options.allow_private_urls, timeout_seconds=5.0, max_attempts=1
-        )
+        key_options = replace(options, timeout_seconds=5.0, max_attempts=1)
         self._key_http = VendorHTTP(self.vendor, key_options, error_message=error_message)
 
     def _auth(self, user: str, secret: str) -> dict[str, str]:

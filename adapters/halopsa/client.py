@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -143,11 +143,7 @@ class HaloClient:
         self._connection = f"{self.api}\0{self.client_id}\0{secret_digest}\0{self.scope}"
         self.sleep = sleep
         # One attempt per call here: _send retries, knowing what Halo's 429 needs.
-        single = AdapterOptions(
-            allow_private_urls=options.allow_private_urls,
-            timeout_seconds=options.timeout_seconds,
-            max_attempts=1,
-        )
+        single = replace(options, max_attempts=1)
         self.http = VendorHTTP(self.vendor, single, error_message=error_message, sleep=sleep)
 
     # --- sending, with Halo's retries --------------------------------------------------------

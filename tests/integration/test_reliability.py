@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from rq import Queue
 from sqlalchemy import select
 
 from connector.db import session
 from connector.models import AICall, Escalation, Handoff
+from connector.queue import HANDOFF, HANDOFFS, known_queue_names
 from tests.integration.pipeline import accepted, baton_notes, escalation_ids, run_worker, wait_for
 
 
@@ -48,6 +50,15 @@ def test_redis_flushed_between_record_and_work_is_recovered_by_the_sweep(
 
     report = sweep(app)
     assert sorted(report["requeued"]) == sorted(escalation_ids(app))
+    # Back on the tenant's own queue, which the flush also made the workers forget.
+    with app.app_context():
+        tenant_ids = set(session.scalars(select(Escalation.tenant_id)).all())
+        session.remove()
+    [tenant_id] = tenant_ids
+    connection = app.extensions["baton"].redis
+    assert known_queue_names(connection, {HANDOFFS}) == [HANDOFFS, f"{HANDOFFS}:{tenant_id}"]
+    queued = Queue(f"{HANDOFFS}:{tenant_id}", connection=connection).job_ids
+    assert sorted(queued) == sorted(HANDOFF.job_id(i) for i in escalation_ids(app))
     run_worker(app)
     assert set(handoff_states(app).values()) == {"ready"}
     for ticket in (104512, 105033, 105390):

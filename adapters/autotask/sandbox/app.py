@@ -101,6 +101,7 @@ def create_autotask_app(store: SandboxStore, public_base: str) -> Flask:
         with state.lock:
             state.requests += 1
             if state.in_flight.get(endpoint, 0) >= THREADS_PER_ENDPOINT:
+                state.refused += 1
                 raise ATError(
                     500,
                     "Thread Threshold Exceeded: The Autotask API thread threshold of "

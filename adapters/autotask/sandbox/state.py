@@ -28,6 +28,7 @@ class AutotaskState:
     note_meta: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (title, noteType)
     in_flight: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    refused: int = 0  # thread-threshold refusals, for the benchmark (issue 19)
     ids: Any = field(default_factory=lambda: itertools.count(117))
 
 
