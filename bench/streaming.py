@@ -52,7 +52,7 @@ from _harness import (
 )
 from pipeline import escalate_at_rate
 
-from adapters.sandbox import SANDBOX_COMPANY
+from adapters.connectwise.sandbox.state import SANDBOX_COMPANY
 from connector.summary import HandoffDraft
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.handoffs import READY_PAYLOAD
