@@ -2,7 +2,8 @@
 
 Point the real SDK at it (``ANTHROPIC_BASE_URL=fake.url``, or
 ``anthropic.Anthropic(api_key="test", base_url=fake.url, max_retries=0)``); never patch the
-client. Standard library only. Wire format: Anthropic's Messages API reference (requests, errors, streaming events).
+client. Standard library only. Wire format: Anthropic's Messages API reference (requests,
+errors, streaming events).
 
 A request with ``"stream": true`` is answered with Server-Sent Events in the order the real API
 sends them (``message_start``, blocks, ``message_delta``, ``message_stop``), chunked, the body
