@@ -227,6 +227,27 @@ def sweep_command(every: float) -> None:
         time.sleep(every)
 
 
+@click.command("flush-audit")
+@with_appcontext
+@click.option("--every", type=float, default=0, help="Repeat every N seconds.")
+def flush_audit_command(every: float) -> None:
+    """Copy the webhook audit rows queued in Redis into the database (workers do it between
+    jobs; this is for a deployment, or a benchmark, that runs none)."""
+    import time
+
+    from connector import delivery_audit
+    from connector.db import session
+
+    runtime = current_app.extensions["baton"]
+    while True:
+        copied = delivery_audit.flush(runtime.redis)
+        session.remove()
+        if every <= 0:
+            click.echo(json.dumps({"audit_rows_flushed": copied}))
+            return
+        time.sleep(every)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
 @pass_script_info
@@ -279,5 +300,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(members_cli)
     app.cli.add_command(db_upgrade)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(flush_audit_command)
     app.cli.add_command(rotate_keys)
     app.cli.add_command(worker_command)

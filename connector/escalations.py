@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
-from connector import events, notify, related, summary, tenant_patterns
+from connector import escalated_index, events, notify, related, summary, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.db import session, utcnow
 from connector.dispatch import enqueue as enqueue_job
@@ -49,6 +49,22 @@ def runtime():
 
 def is_escalation_status(tenant: TenantRef, status: str) -> bool:
     return status.strip().casefold() in tenant_ops.trigger_values(tenant)
+
+
+def is_escalating(tenant: TenantRef, event: TicketEvent) -> bool:
+    """The delivery puts the ticket in an escalated status (an unsigned delivery's reported
+    status must agree with the one read back)."""
+    return is_escalation_status(tenant, event.status) and (
+        not event.reported_status or is_escalation_status(tenant, event.reported_status)
+    )
+
+
+def ignored_reason(tenant: TenantRef, event: TicketEvent) -> str:
+    # The configured statuses beside the one received, so that a mismatch shows in the audit.
+    return (
+        f"status {event.status!r} is not an escalation status "
+        f"(the trigger is {tenant_ops.describe_trigger(tenant)})"
+    )
 
 
 def find_by_delivery(tenant: TenantRef, delivery_key: str) -> Escalation | None:
@@ -193,17 +209,11 @@ def record(
     cleaned: dict[str, Any] = {k: _text(v) for k, v in texts.items() if isinstance(v, str)}
     event = replace(event, **cleaned)
     reason = _text(reason) if reason else reason
-    escalating = is_escalation_status(tenant, event.status) and (
-        not event.reported_status or is_escalation_status(tenant, event.reported_status)
-    )
-    if not escalating:
+    if not is_escalating(tenant, event):
         _leave_escalated(tenant, event)
-        # The configured statuses beside the one received, so that a mismatch shows in the audit.
-        ignored = (
-            f"status {event.status!r} is not an escalation status "
-            f"(the trigger is {tenant_ops.describe_trigger(tenant)})"
-        )
-        return _commit(Recorded(None, created=False, ignored=ignored), audit)
+        return _commit(Recorded(None, created=False, ignored=ignored_reason(tenant, event)), audit)
+    # Before the commit that may mark it escalated: the index stays a superset of the table.
+    escalated_index.add(runtime().redis, tenant.id, event.ticket_id)
     escalation = None
     if _enter_escalated(tenant, event):
         escalation = _insert_escalation(tenant, event, reason, source, member)

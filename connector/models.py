@@ -288,6 +288,10 @@ class WebhookDelivery(Base):
     """An audit row per inbound webhook request. Never holds a secret or the body."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_tenant_received", "tenant_id", "received_at"),
+        UniqueConstraint("stream_id", name="uq_webhook_deliveries_stream_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int | None] = mapped_column(
@@ -302,6 +306,8 @@ class WebhookDelivery(Base):
     delivery_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     escalation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Set on rows copied from the Redis audit stream: the entry id makes the copy idempotent.
+    stream_id: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 class SignInLink(Base):

@@ -290,6 +290,7 @@ class AppWorker(SimpleWorker):
             )
             if result is not None:
                 return result
+            self.flush_audit()
             if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
                 return None
             self.learn_queues()
@@ -298,6 +299,19 @@ class AppWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         with self.app.app_context():
             super().execute_job(job, queue)
+        self.flush_audit()
+
+    def flush_audit(self) -> None:
+        """Copy the webhook audit rows queued in Redis into the database (between jobs, and
+        while idle: workers always run, so the rows wait seconds at most)."""
+        from connector import delivery_audit
+        from connector.db import session
+
+        with self.app.app_context():
+            try:
+                delivery_audit.flush_quietly(self.connection)
+            finally:
+                session.remove()
 
     def _start_scheduler(self, burst: bool = False, *args: Any, **kwargs: Any) -> None:
         # RQ builds its own RQScheduler here, which would never learn new tenants' queues; the

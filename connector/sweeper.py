@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 from rq.worker import Worker
 from sqlalchemy import select
 
-from connector import escalations, notify, summary
+from connector import delivery_audit, escalated_index, escalations, notify, summary
 from connector.db import session, utcnow
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Notification
@@ -38,13 +38,15 @@ class SweepReport:
     finished: list[int] = field(default_factory=list)
     write_backs: list[int] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
+    audit_rows: int = 0
 
-    def as_dict(self) -> dict[str, list[int]]:
+    def as_dict(self) -> dict[str, list[int] | int]:
         return {
             "requeued": self.requeued,
             "finished_with_fallback": self.finished,
             "write_backs_requeued": self.write_backs,
             "notifications_requeued": self.notifications,
+            "audit_rows_flushed": self.audit_rows,
         }
 
 
@@ -128,6 +130,14 @@ def sweep() -> SweepReport:
         if not job_alive(connection, NOTIFICATIONS.job_id(escalation_id)):
             notify.enqueue(escalation_id, replace_dead=True)
             report.notifications.append(escalation_id)
+
+    session.commit()
+    # Audit rows still queued in Redis, and escalated tickets an add that failed left out.
+    report.audit_rows = delivery_audit.flush_quietly(connection)
+    try:
+        escalated_index.repair(connection)
+    except redis.RedisError as exc:
+        log.warning("escalated index not repaired", extra={"fields": {"error": type(exc).__name__}})
 
     for escalation_id in report.requeued:
         step(escalation_id, "sweep_requeued", level=logging.WARNING)

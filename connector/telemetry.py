@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from flask import current_app
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from connector import delivery_audit
 from connector.db import session
 from connector.models import AICall, Escalation, Handoff, WebhookDelivery
 
 
 class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
+        delivery_audit.flush_quietly(current_app.extensions["baton"].redis)  # rows still queued
         try:
             escalations = session.scalar(select(func.count(Escalation.id))) or 0
             states = session.execute(select(Handoff.state, func.count()).group_by(Handoff.state))

@@ -69,6 +69,19 @@ class TenantCache:
                 return entry
         return self._load(slug)
 
+    def peek(self, slug: str) -> CachedTenant | None:
+        """The snapshot without asking Redis whether it is current (connector.ingest_gate
+        compares its generation in the round trip it makes anyway); loaded when absent or past
+        its TTL."""
+        entry = self._entries.get(slug)
+        if entry is not None and entry.expires_at > time.monotonic():
+            return entry
+        return self._load(slug)
+
+    def reload(self, slug: str) -> CachedTenant | None:
+        """The tenant read from the database now (a snapshot found stale)."""
+        return self._load(slug)
+
     def forget(self, tenant_id: int) -> None:
         with self._lock:
             for slug, entry in list(self._entries.items()):

@@ -343,13 +343,19 @@ def rescope_webhook(tenant: Tenant, psa: PSAAdapter) -> None:
     step(None, "webhook_rescoped", tenant=tenant.slug, webhook=connection.webhook_id)
 
 
-def resolve_for_delivery(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:
-    """A webhook's status id is not in the trigger, whose names were never resolved: read the
-    PSA's list once and keep the ids; True when they were stored (a snapshot is stale then).
-    Raises AdapterError when the PSA cannot be read."""
+def needs_resolution(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:
+    """A webhook's status id is not in the trigger, whose names were never resolved."""
     if psa.status_by != "id" or tenant.escalation_status_ids is not None:
         return False
-    if status.strip().casefold() in {s.strip().casefold() for s in tenant.escalation_statuses}:
+    return status.strip().casefold() not in {
+        s.strip().casefold() for s in tenant.escalation_statuses
+    }
+
+
+def resolve_for_delivery(tenant: TenantRef, psa: PSAAdapter, status: str) -> bool:
+    """When `needs_resolution`: read the PSA's list once and keep the ids; True when they were
+    stored (a snapshot is stale then). Raises AdapterError when the PSA cannot be read."""
+    if not needs_resolution(tenant, psa, status):
         return False
     stored = session.get(Tenant, tenant.id)  # the row itself: a snapshot cannot be saved
     if stored is None:

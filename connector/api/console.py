@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 import adapters
 from adapters.base import AdapterError, PSAAdapter, StatusOption
 from adapters.values import origin_of
-from connector import psa_members, tenant_patterns
+from connector import delivery_audit, psa_members, tenant_patterns
 from connector import tenants as tenant_ops
 from connector.api.admin import (
     ConnectionSchema,
@@ -582,10 +582,11 @@ class TenantDeliveries(MethodView):
         """The last webhook deliveries, newest first: accepted, duplicate, ignored or refused,
         and why"""
         admin = _admin()
+        delivery_audit.flush_quietly(current_app.extensions["baton"].redis)  # rows still queued
         rows = session.scalars(
             select(WebhookDelivery)
             .where(WebhookDelivery.tenant_id == admin.tenant_id)
-            .order_by(WebhookDelivery.id.desc())
+            .order_by(WebhookDelivery.received_at.desc(), WebhookDelivery.id.desc())
             .limit(args["limit"])
         )
         return list(rows)

@@ -88,11 +88,14 @@ def escalation_ids(app) -> list[int]:
 def audit_reasons(app) -> list[str]:
     from sqlalchemy import select
 
+    from connector import delivery_audit
     from connector.db import session
     from connector.models import WebhookDelivery
 
     with app.app_context():
-        return list(session.scalars(select(WebhookDelivery.reason).order_by(WebhookDelivery.id)))
+        delivery_audit.flush(app.extensions["baton"].redis)  # the rows still queued in Redis
+        order = (WebhookDelivery.received_at, WebhookDelivery.id)
+        return list(session.scalars(select(WebhookDelivery.reason).order_by(*order)))
 
 
 def connect_sandbox_tenant(api, base_url: str, store: SandboxStore, server, slug: str = "acme"):

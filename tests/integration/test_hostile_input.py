@@ -11,6 +11,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from connector import delivery_audit
 from connector.db import session
 from connector.models import Escalation, Member, Tenant, WebhookDelivery
 
@@ -126,15 +127,20 @@ WEBHOOK_CASES = [
     WEBHOOK_CASES,
     ids=[c[0] for c in WEBHOOK_CASES],
 )
-def test_bad_webhooks(client, setup, name, slug, body, headers, status, code):
+def test_bad_webhooks(app, client, setup, name, slug, body, headers, status, code):
     before = counts()
     headers = {"Content-Type": "application/json", **headers}
     response = client.post(f"/webhooks/connectwise/{slug}", data=body, headers=headers)
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.get_json()["error"]["code"] == code
     assert counts() == before
-    audit = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc())).first()
+    # A refusal's audit row waits in Redis until a worker, the sweep or a reader flushes it.
+    assert delivery_audit.flush(app.extensions["baton"].redis) == 1
+    audit = session.scalars(
+        select(WebhookDelivery).order_by(WebhookDelivery.received_at.desc())
+    ).first()
     assert audit is not None and audit.outcome == "refused" and audit.status_code == status
+    assert audit.stream_id is not None
 
 
 API = "/api/v1"
