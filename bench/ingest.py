@@ -35,6 +35,7 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
@@ -42,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from _harness import (
+    BIN,
+    ROOT,
     Stack,
     baton_env,
     child_pids,
@@ -197,11 +200,13 @@ class Watched:
 
     gunicorn: int  # the master; its workers are its children
     database: str  # the scratch database's name: its backends are Baton's
+    flusher: int  # `flask flush-audit`: the audit copy rq workers make between jobs
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         return {
             "gunicorn": cpu_snapshot([self.gunicorn, *child_pids(self.gunicorn)]),
             "postgres": cpu_snapshot(processes_matching(f" {self.database} ")),
+            "audit flush (workers' share)": cpu_snapshot([self.flusher]),
             "redis (whole server, shared)": cpu_snapshot(processes_matching("redis-server")),
         }
 
@@ -406,7 +411,14 @@ def main() -> None:
             )
             migrate(env)
             web = start_gunicorn(stack, env, port, workers=args.workers, threads=args.threads)
-            watched = Watched(web.pid, database_url.rsplit("/", 1)[1])
+            # No rq worker runs, so this stands in for what they do between jobs: copy the
+            # audit rows of ignored deliveries from Redis into PostgreSQL.
+            flusher = stack.start(
+                "flush-audit",
+                [str(BIN / "flask"), "--app", "wsgi", "flush-audit", "--every", "0.5"],
+                env,
+            )
+            watched = Watched(web.pid, database_url.rsplit("/", 1)[1], flusher.pid)
             connect_tenant(
                 f"http://127.0.0.1:{port}",
                 env["CONNECTOR_ADMIN_TOKEN"],
@@ -443,6 +455,10 @@ def main() -> None:
                 )
                 figures[(mix, rate)] = report_phase(f"{mix} mix, {name}", records, elapsed, cpu)
                 everything.extend(records)
+            flusher.terminate()
+            subprocess.run(  # what the flusher had not copied yet when it stopped
+                [str(BIN / "flask"), "--app", "wsgi", "flush-audit"], env=env, cwd=ROOT, check=True
+            )
             lost = verify(database_url, redis_url, everything)
     finally:
         sandbox.stop()
