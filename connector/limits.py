@@ -8,13 +8,10 @@ accepted is ever dropped.
 from __future__ import annotations
 
 import hashlib
-import logging
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-
-log = logging.getLogger(__name__)
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
