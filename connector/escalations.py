@@ -11,23 +11,28 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select, update
 
 from adapters.base import AdapterError, TicketEvent
 from connector import context as context_builder
-from connector import escalated_index, events, notify, related, summary, tenant_patterns
+from connector import (
+    escalated_index,
+    events,
+    notify,
+    recording,
+    related,
+    summary,
+    tenant_patterns,
+)
 from connector import tenants as tenant_ops
 from connector.db import session, utcnow
 from connector.dispatch import enqueue as enqueue_job
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
-from connector.models import TERMINAL_STATES, Escalation, Handoff, Member, TicketState
+from connector.models import TERMINAL_STATES, Escalation, Handoff, Member
 from connector.queue import HANDOFF, WRITE_BACK
 from connector.redaction import TenantRules, redact
 from connector.tenants import TenantRef
@@ -37,10 +42,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Recorded:
-    escalation: Escalation | None
+    escalation_id: int | None
     created: bool
     ignored: str | None = None
     changed: int | None = None  # the escalation of an escalated ticket this delivery changed
+
+    @property
+    def escalation(self) -> Escalation | None:
+        """The row, read when asked for: the webhook needs only its id."""
+        return session.get(Escalation, self.escalation_id) if self.escalation_id else None
 
 
 def runtime():
@@ -67,130 +77,16 @@ def ignored_reason(tenant: TenantRef, event: TicketEvent) -> str:
     )
 
 
-def find_by_delivery(tenant: TenantRef, delivery_key: str) -> Escalation | None:
+def find_by_delivery(tenant: TenantRef, delivery_key: str) -> int | None:
     return session.scalar(
-        select(Escalation).where(
+        select(Escalation.id).where(
             Escalation.tenant_id == tenant.id, Escalation.delivery_key == delivery_key
         )
     )
 
 
-_tickets = cast(Table, TicketState.__table__)
-
-
-def _dialect_insert(model: type[Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
-@lru_cache(maxsize=4)
-def _enter_statement(dialect: str) -> Any:
-    """Built once per dialect (both speak INSERT ... ON CONFLICT ... DO UPDATE ... WHERE)."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_tickets)
-    return (
-        insert.values(
-            tenant_id=bindparam("b_tenant"),
-            ticket_id=bindparam("b_ticket"),
-            status=bindparam("b_status"),
-            escalated=True,
-            updated_at=bindparam("b_at"),
-        )
-        .on_conflict_do_update(
-            index_elements=["tenant_id", "ticket_id"],
-            set_={
-                "escalated": True,
-                "status": insert.excluded.status,
-                "updated_at": insert.excluded.updated_at,
-            },
-            where=_tickets.c.escalated.is_(False),
-        )
-        .returning(_tickets.c.id)
-    )
-
-
-def _enter_escalated(tenant: TenantRef, event: TicketEvent) -> bool:
-    """One statement decides "entering": the ticket's row is created escalated, or flipped
-    from not escalated; of two concurrent deliveries, exactly one gets a row back (the other
-    waits on the row's lock and then finds it escalated)."""
-    connection = session.connection()
-    statement = _enter_statement(connection.dialect.name)
-    values = {
-        "b_tenant": tenant.id,
-        "b_ticket": event.ticket_id,
-        "b_status": event.status,
-        "b_at": utcnow(),
-    }
-    return connection.execute(statement, values).first() is not None
-
-
-# Built once, executed on the connection: the commonest write has no ORM machinery around it.
-_LEAVE_ESCALATED = (
-    update(_tickets)
-    .where(
-        _tickets.c.tenant_id == bindparam("b_tenant"),
-        _tickets.c.ticket_id == bindparam("b_ticket"),
-        _tickets.c.escalated.is_(True),
-    )
-    .values(escalated=False, status=bindparam("b_status"), updated_at=bindparam("b_at"))
-)
-
-
-def _leave_escalated(tenant: TenantRef, event: TicketEvent) -> None:
-    """A status outside the trigger ends an escalated spell. A ticket never escalated has no
-    row and needs none: absent means "not escalated", so the common delivery writes nothing."""
-    session.connection().execute(
-        _LEAVE_ESCALATED,
-        {
-            "b_tenant": tenant.id,
-            "b_ticket": event.ticket_id,
-            "b_status": event.status,
-            "b_at": utcnow(),
-        },
-    )
-
-
-def _insert_escalation(
-    tenant: TenantRef, event: TicketEvent, reason: str | None, source: str, member: Member | None
-) -> Escalation | None:
-    """INSERT ... ON CONFLICT DO NOTHING on (tenant, delivery key): None when this delivery
-    was recorded before. The member is found inside the same statement."""
-    received_at = utcnow()
-    member_id: Any = (
-        member.id
-        if member
-        else select(Member.id)
-        .where(Member.tenant_id == tenant.id, Member.psa_member_id == event.actor)
-        .scalar_subquery()
-        if event.actor
-        else None
-    )
-    statement = (
-        _dialect_insert(Escalation)
-        .values(
-            tenant_id=tenant.id,
-            ticket_id=event.ticket_id,
-            ticket_number=event.ticket_number or event.ticket_id,
-            ticket_title=event.title,
-            escalated_by=member.psa_member_id if member else event.actor,
-            escalated_by_member_id=member_id,
-            reason=reason,
-            delivery_key=event.delivery_key,
-            source=source,
-            received_at=received_at,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "delivery_key"])
-        .returning(Escalation)
-    )
-    escalation: Escalation | None = session.scalar(statement)
-    if escalation is None:
-        return None
-    handoff = Handoff(escalation_id=escalation.id, state="pending", started_at=received_at)
-    session.add(handoff)
-    set_committed_value(escalation, "handoff", handoff)
-    return escalation
-
-
-Audit = Callable[[Recorded], None]
+# The audit row of the delivery, given its outcome: written in the same commit.
+Audit = Callable[[Recorded], dict[str, Any]]
 
 
 def record(
@@ -209,34 +105,66 @@ def record(
     cleaned: dict[str, Any] = {k: _text(v) for k, v in texts.items() if isinstance(v, str)}
     event = replace(event, **cleaned)
     reason = _text(reason) if reason else reason
+    params = {
+        "b_tenant": tenant.id,
+        "b_ticket": event.ticket_id,
+        "b_status": event.status,
+        "b_key": event.delivery_key,
+        "b_at": utcnow(),
+    }
     if not is_escalating(tenant, event):
-        _leave_escalated(tenant, event)
+        session.connection().execute(recording.LEAVE, params)
         return _commit(Recorded(None, created=False, ignored=ignored_reason(tenant, event)), audit)
     # Before the commit that may mark it escalated: the index stays a superset of the table.
     escalated_index.add(runtime().redis, tenant.id, event.ticket_id)
-    escalation = None
-    if _enter_escalated(tenant, event):
-        escalation = _insert_escalation(tenant, event, reason, source, member)
-        if escalation is None:  # a replay of a recorded delivery: the flip is undone
-            session.rollback()
-    if escalation is None:
-        # A copy of this same delivery, concurrent or late, or a later save of the escalated
-        # ticket (a new note, say), whose handoff may be stale.
-        existing = find_by_delivery(tenant, event.delivery_key)
-        if existing is not None:
-            return _commit(Recorded(existing, created=False), audit)
-        changed = latest_escalation_id(tenant, event.ticket_id)
-        return _commit(
-            Recorded(None, created=False, ignored="already escalated", changed=changed), audit
-        )
-    recorded = _commit(Recorded(escalation, created=True), audit)
-    step(escalation.id, "recorded", tenant=tenant.slug, ticket=event.ticket_id, source=source)
-    return recorded
+    params |= {
+        "b_number": event.ticket_number or event.ticket_id,
+        "b_title": event.title,
+        "b_by": member.psa_member_id if member else event.actor,
+        "b_member": member.id if member else None,
+        "b_actor": event.actor or None,
+        "b_reason": reason,
+        "b_source": source,
+    }
+    escalation_id = _record_new(params, audit)
+    if escalation_id is not None:
+        step(escalation_id, "recorded", tenant=tenant.slug, ticket=event.ticket_id, source=source)
+        return Recorded(escalation_id, created=True)
+    # A copy of this same delivery, concurrent or late, or a later save of the escalated
+    # ticket (a new note, say), whose handoff may be stale.
+    existing = find_by_delivery(tenant, event.delivery_key)
+    if existing is not None:
+        return _commit(Recorded(existing, created=False), audit)
+    changed = latest_escalation_id(tenant, event.ticket_id)
+    return _commit(
+        Recorded(None, created=False, ignored="already escalated", changed=changed), audit
+    )
+
+
+def _record_new(params: dict[str, Any], audit: Audit | None) -> int | None:
+    """The new escalation, its pending handoff and the audit row, committed; None (nothing
+    written) when the ticket did not enter its escalated spell."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Its own connection in autocommit: the one statement is the whole transaction.
+        audited = audit(Recorded(None, created=True)) if audit else {}  # the id is the new row's
+        values = params | {f"a_{c}": audited[c] for c in recording.AUDIT_COLUMNS if audit}
+        with runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+            return own.execute(recording.new_escalation(bool(audit)), values).scalar()
+    connection = session.connection()
+    if connection.execute(recording.enter(dialect), params).first() is None:
+        return None
+    escalation_id = connection.execute(recording.insert_escalation(dialect), params).scalar()
+    if escalation_id is None:
+        return None
+    connection.execute(recording.INSERT_HANDOFF, params | {"b_escalation": escalation_id})
+    _commit(Recorded(escalation_id, created=True), audit)
+    return escalation_id
 
 
 def _commit(recorded: Recorded, audit: Audit | None) -> Recorded:
     if audit is not None:
-        audit(recorded)
+        session.connection().execute(recording.AUDIT.insert(), audit(recorded))
     session.commit()
     return recorded
 
@@ -254,30 +182,32 @@ def latest_escalation_id(tenant: TenantRef, ticket_id: str) -> int | None:
     )
 
 
-def start_pipeline(escalation: Escalation) -> None:
+def start_pipeline(escalation_id: int, *, tenant_id: int, ticket_id: str, source: str) -> None:
     """After the commit that recorded it: the panels hear of it, then both jobs are queued."""
     events.publish(
         runtime().redis,
-        escalation.tenant_id,
+        tenant_id,
         "escalation.created",
-        {
-            "escalation_id": escalation.id,
-            "ticket_id": escalation.ticket_id,
-            "source": escalation.source,
-        },
+        {"escalation_id": escalation_id, "ticket_id": ticket_id, "source": source},
     )
     try:
-        enqueue_pipeline(escalation.id)
+        enqueue_pipeline(escalation_id, tenant_id=tenant_id)
     except Exception as exc:  # the row is committed: the sweeper will enqueue it
-        step(escalation.id, "enqueue_failed", level=logging.WARNING, error=type(exc).__name__)
+        step(escalation_id, "enqueue_failed", level=logging.WARNING, error=type(exc).__name__)
 
 
-def enqueue_pipeline(escalation_id: int, *, replace_dead: bool = False) -> bool:
-    enqueued = enqueue_job(runtime().redis, HANDOFF, escalation_id, replace_dead=replace_dead)
+def enqueue_pipeline(
+    escalation_id: int, *, tenant_id: int | None = None, replace_dead: bool = False
+) -> bool:
+    """`tenant_id` when the caller knows it (the row is then not read for it)."""
+    connection = runtime().redis
+    enqueued = enqueue_job(
+        connection, HANDOFF, escalation_id, tenant_id=tenant_id, replace_dead=replace_dead
+    )
     if enqueued:
         step(escalation_id, "enqueued")
     # The seniors hear at once, on their own queue; it never raises into the handoff's path.
-    notify.enqueue(escalation_id, replace_dead=replace_dead)
+    notify.enqueue(escalation_id, tenant_id=tenant_id, replace_dead=replace_dead)
     return enqueued
 
 

@@ -532,13 +532,16 @@ def follow_up(escalation_id: int, *, raise_errors: bool = True) -> list[str]:
 # --- enqueueing ----------------------------------------------------------------------------
 
 
-def enqueue(escalation_id: int, *, replace_dead: bool = False) -> bool:
+def enqueue(
+    escalation_id: int, *, tenant_id: int | None = None, replace_dead: bool = False
+) -> bool:
     """Queue the notifications job; a failure is logged, never raised into the handoff's path."""
     try:
         return enqueue_job(
             current_app.extensions["baton"].redis,
             NOTIFICATIONS,
             escalation_id,
+            tenant_id=tenant_id,
             replace_dead=replace_dead,
         )
     except Exception as exc:  # the handoff must go on whatever Redis says

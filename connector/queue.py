@@ -8,8 +8,9 @@ pipeline never imports it.
 Fair dispatch (issue 19): each tenant has its own queue in each tier ("baton-handoffs:7"), and
 workers take from them with RQ's round_robin strategy, so a tenant with a burst of 200 holds
 one turn in N, not the whole pool. The handoff tier always comes before the notify tier
-(notifications, write-backs, note counts). A tenant's queue is added to a Redis set when first
-used; workers and schedulers re-read the set between jobs and while idle, once a second.
+(notifications, write-backs, note counts). Workers and schedulers find tenant queues in RQ's own
+registry of queues (the set RQ adds a queue to before it pushes the queue's first job), re-read
+between jobs and while idle, once a second.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 HANDOFFS = "baton-handoffs"  # the pipeline: context and the one AI call
 NOTIFY = "baton-notify"  # write-backs, emails, chat messages, counts; never delays a handoff
 QUEUE_NAMES = (HANDOFFS, NOTIFY)  # the tiers, in the order workers serve them
-KNOWN_QUEUES = "baton-queues"  # a Redis set: every tenant queue ever enqueued on
+REGISTRY = Queue.redis_queues_keys  # every queue RQ has enqueued on; only Queue.delete() removes
 LEARN_EVERY_SECONDS = 1  # how long an idle worker waits before it looks for new queues
 
 DEAD_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
@@ -129,10 +130,9 @@ def tier_rank(queue_name: str) -> int:
 
 def known_queue_names(connection: redis.Redis, tiers: set[str]) -> list[str]:
     """The tiers' shared queues and every tenant queue of them, handoff tier first."""
-    names = {
-        n.decode() if isinstance(n, bytes) else str(n) for n in connection.smembers(KNOWN_QUEUES)
-    }
-    names |= tiers
+    prefix = Queue.redis_queue_namespace_prefix  # the registry holds keys: "rq:queue:<name>"
+    keys = (k.decode() if isinstance(k, bytes) else str(k) for k in connection.smembers(REGISTRY))
+    names = {k.removeprefix(prefix) for k in keys if k.startswith(prefix)} | tiers
     return sorted((n for n in names if tier_of(n) in tiers), key=lambda n: (tier_rank(n), n))
 
 
@@ -174,9 +174,7 @@ def enqueue_once(
     case: the row says the work is not done, so whatever the old job did was not enough).
     """
     q = queue(connection, queue_name)
-    if queue_name not in QUEUE_NAMES:
-        connection.sadd(KNOWN_QUEUES, queue_name)  # before the job, so no worker misses it
-    try:
+    try:  # RQ registers the queue before it pushes the job: no worker misses it
         q.enqueue(
             func,
             *args,

@@ -224,29 +224,28 @@ def _record(delivery: _Delivery, event: TicketEvent):
         message = f"the trigger's status names could not be resolved: {exc}"
         return delivery.refuse(503, "psa_unavailable", message, outcome="failed")
 
-    def audit(recorded: escalations.Recorded) -> None:
-        # In the transaction that records the delivery: the audit and the row commit together.
-        if recorded.escalation is None:
-            values = delivery.row(
+    def audit(recorded: escalations.Recorded) -> dict[str, Any]:
+        # The row that commits with what the delivery records, given its outcome.
+        if not recorded.created and recorded.escalation_id is None:
+            return delivery.row(
                 "ignored", 200, recorded.ignored or "", delivery_key=event.delivery_key
             )
-        else:
-            outcome = "accepted" if recorded.created else "duplicate"
-            values = delivery.row(
-                outcome,
-                202,
-                delivery_key=event.delivery_key,
-                escalation_id=recorded.escalation.id,
-            )
-        session.connection().execute(delivery_audit.TABLE.insert(), values)
+        return delivery.row(
+            "accepted" if recorded.created else "duplicate",
+            202,
+            delivery_key=event.delivery_key,
+            escalation_id=recorded.escalation_id,
+        )
 
     recorded = escalations.record(tenant, event, audit=audit)
     if event.closed:  # what fixed it is read through the adapter, off the webhook's path
         resolutions.enqueue(tenant, event.ticket_id)
-    if recorded.escalation is None:
+    if recorded.escalation_id is None:
         if recorded.changed is not None:
             new_notes.enqueue(recorded.changed)
         return jsonify({"ignored": recorded.ignored}), 200
     if recorded.created:
-        escalations.start_pipeline(recorded.escalation)
-    return jsonify({"escalation_id": recorded.escalation.id}), 202
+        escalations.start_pipeline(
+            recorded.escalation_id, tenant_id=tenant.id, ticket_id=event.ticket_id, source="webhook"
+        )
+    return jsonify({"escalation_id": recorded.escalation_id}), 202

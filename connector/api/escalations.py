@@ -572,7 +572,9 @@ class EscalateTicket(MethodView):
         recorded = escalations.record(
             tenant, event, reason=data["reason"].strip(), source="panel", member=member
         )
-        if recorded.escalation is None:  # the PSA's own webhook got there first
+        if recorded.escalation_id is None:  # the PSA's own webhook got there first
             raise _already_escalated(member, ticket_id)
-        escalations.start_pipeline(recorded.escalation)
-        return escalation_view(recorded.escalation)
+        escalations.start_pipeline(
+            recorded.escalation_id, tenant_id=tenant.id, ticket_id=ticket_id, source="panel"
+        )
+        return escalation_view(session.get_one(Escalation, recorded.escalation_id))

@@ -117,7 +117,6 @@ def test_the_scheduler_moves_retries_of_a_tenant_queue_it_learned_later(connecti
     scheduler = TenantScheduler([queue(connection, HANDOFFS)], connection=connection, interval=1)
     scheduler.acquire_locks()
     name = tenant_queue_name(HANDOFFS, 5)
-    connection.sadd("baton-queues", name)
     job = Queue(name, connection=connection).enqueue_in(
         timedelta(seconds=0), jobs_for_tests.add, 1, 2, job_id="later"
     )

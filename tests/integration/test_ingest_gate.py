@@ -99,6 +99,29 @@ def test_a_ticket_that_left_an_escalated_status_escalates_again(two_instances):
         assert len(session.scalars(select(Escalation)).all()) == 2
 
 
+def test_a_new_escalation_is_one_statement_on_postgresql(two_instances):
+    """The ticket enters its spell, the escalation, its pending handoff and the audit row: one
+    statement, its own transaction (SQLite, without INSERT in WITH: one commit)."""
+    first, _admin = two_instances
+    client = first.test_client()
+    assert post(client, callback("warm", 1, "New")).status_code == 200  # the tenant is cached
+    answer, statements = statements_during(
+        first, lambda: post(client, callback("n-1", 8, "Escalated"))
+    )
+    assert answer.status_code == 202
+    with first.app_context():
+        dialect = session.get_bind().dialect.name
+        escalation = session.get_one(Escalation, answer.get_json()["escalation_id"])
+        assert escalation.ticket_id == "8" and escalation.delivery_key
+        assert escalation.handoff is not None and escalation.handoff.state == "pending"
+        assert escalation.handoff.what_we_know == [] and escalation.handoff.partial is None
+    expected = ["WITH"] if dialect == "postgresql" else ["INSERT", "INSERT", "INSERT", "INSERT"]
+    assert statements == expected
+    assert escalated(first, "8")
+    accepted = [r for r in audit_rows(first) if r.outcome == "accepted"]
+    assert [(r.escalation_id, r.status_code) for r in accepted] == [(escalation.id, 202)]
+
+
 def test_a_lost_index_is_rebuilt_from_the_database(two_instances):
     first, _admin = two_instances
     client = first.test_client()
