@@ -9,6 +9,8 @@ app (gunicorn's master never loads it).
 
 import os
 
+from gunicorn.glogging import Logger
+
 from connector.logs import configure_logging
 
 worker_class = "gthread"
@@ -24,6 +26,15 @@ logconfig_dict = {
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
     },
 }
+
+
+class QuietAccessLogger(Logger):
+    # gunicorn builds each request's access-line atoms whenever a log config is given, even for
+    # a logger that drops them; access lines are off here, so they are never built.
+    access_log_enabled = False
+
+
+logger_class = QuietAccessLogger
 
 
 def on_starting(server):

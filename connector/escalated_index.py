@@ -1,9 +1,10 @@
 """Which of a tenant's tickets may be in an escalated status, kept in Redis, so that the
 commonest delivery (a save of a ticket that was never escalated) needs no database at all.
 
-The set is a superset of the ticket_states rows marked escalated: record() adds a ticket
-before the commit that marks it, and nothing removes one (a ticket that has left is merely
-checked in the database, as every delivery was before). Its COMPLETE member says the set was
+The set is a superset of the ticket_states rows marked escalated: a ticket is added before
+the commit that marks it (by the webhook's gate, in its one round trip, or by record()), and
+nothing removes one (a ticket that has left is merely checked in the database, as every
+delivery was before). Its COMPLETE member says the set was
 built from the database; without it (Redis restarted, the key evicted) deliveries go to the
 database until `rebuild` has run. An add that failed (Redis unreachable for that call) would
 break the superset; the sweep's `repair` adds every escalated ticket again.

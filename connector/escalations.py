@@ -97,9 +97,11 @@ def record(
     source: str = "webhook",
     member: Member | None = None,
     audit: Audit | None = None,
+    indexed: bool = False,
 ) -> Recorded:
     """Record an escalation if the ticket is entering an escalated status, in one transaction
-    with `audit`'s row (it is told the outcome); commit; no enqueue."""
+    with `audit`'s row (it is told the outcome); commit; no enqueue. `indexed`: the caller has
+    put the ticket in the escalated index already."""
     # PSA text may hold NUL characters, which PostgreSQL text cannot store.
     texts: dict[str, Any] = {f.name: getattr(event, f.name) for f in fields(event)}
     cleaned: dict[str, Any] = {k: _text(v) for k, v in texts.items() if isinstance(v, str)}
@@ -116,7 +118,8 @@ def record(
         session.connection().execute(recording.LEAVE, params)
         return _commit(Recorded(None, created=False, ignored=ignored_reason(tenant, event)), audit)
     # Before the commit that may mark it escalated: the index stays a superset of the table.
-    escalated_index.add(runtime().redis, tenant.id, event.ticket_id)
+    if not indexed:
+        escalated_index.add(runtime().redis, tenant.id, event.ticket_id)
     params |= {
         "b_number": event.ticket_number or event.ticket_id,
         "b_title": event.title,

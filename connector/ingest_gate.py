@@ -7,7 +7,8 @@ script (atomic in Redis) counts the delivery in the tenant's fixed window, compa
 tenant's generation counter (connector.tenant_cache) with the snapshot's, checks the ticket
 is not in the tenant's escalated index (connector.escalated_index), and only then appends
 the audit row to the stream connector.delivery_audit flushes. Anything else it answers
-PROCEED, and the caller takes the database path, exactly as before the gate existed. A
+PROCEED, and the caller takes the database path, exactly as before the gate existed; a
+delivery that may enter an escalated status has its ticket added to the index on the way. A
 hand-written script because no library does these checks in one round trip; the window is the
 fixed window flask-limiter's default strategy counts.
 """
@@ -28,7 +29,7 @@ from connector.tenant_cache import generation_key
 _SCRIPT = """
 -- KEYS: window, generation, escalated index, audit stream
 -- ARGV: limit (0: not counted), window seconds, generation ("-": not compared),
---       ticket id ("": no ticket), audit row ("": none)
+--       ticket id ("": no ticket), audit row ("": none), ticket to index ("": none)
 if ARGV[1] ~= '0' then
   local hits = redis.call('INCR', KEYS[1])
   if hits == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -40,7 +41,10 @@ if ARGV[3] ~= '-' then
   local generation = redis.call('GET', KEYS[2]) or ''
   if generation ~= ARGV[3] then return {'stale', 0} end
 end
-if ARGV[5] == '' then return {'proceed', 0} end
+if ARGV[5] == '' then
+  if ARGV[6] ~= '' then redis.call('SADD', KEYS[3], ARGV[6]) end
+  return {'proceed', 0}
+end
 if ARGV[4] ~= '' then
   if redis.call('SISMEMBER', KEYS[3], '*') == 0 then return {'unindexed', 0} end
   if redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then return {'proceed', 0} end
@@ -55,6 +59,7 @@ LIMITED, STALE, PROCEED, UNINDEXED, AUDITED = "limited", "stale", "proceed", "un
 class Verdict:
     kind: str  # one of the names above; UNINDEXED is PROCEED with the index to rebuild after
     retry_after: int = 0
+    indexed: bool = False  # the ticket asked for is in the escalated index now
 
     @property
     def proceed(self) -> bool:
@@ -81,9 +86,12 @@ class IngestGate:
         count: bool = True,
         ticket_id: str = "",
         audit: str = "",
+        index: str = "",
     ) -> Verdict:
-        """Raises redis.RedisError when Redis cannot be asked (the caller falls back to the
-        database for everything, as the limiter fails open)."""
+        """`index`: a ticket to add to the escalated index when the delivery proceeds without
+        an audit row (one that may enter an escalated status: the add must come before the
+        commit). Raises redis.RedisError when Redis cannot be asked (the caller falls back to
+        the database for everything, as the limiter fails open)."""
         amount, seconds = _window(rate)
         window = math.floor(time.time() / seconds)
         keys = [
@@ -94,7 +102,8 @@ class IngestGate:
         ]
         compared = b"-" if tenant_id is None or generation is None else generation
         kind, value = self._script(
-            keys, [amount if count else 0, seconds, compared, ticket_id, audit]
+            keys, [amount if count else 0, seconds, compared, ticket_id, audit, index]
         )
         kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-        return Verdict(kind, max(1, int(value)) if kind == LIMITED else 0)
+        indexed = bool(index) and not audit and kind == PROCEED
+        return Verdict(kind, max(1, int(value)) if kind == LIMITED else 0, indexed)

@@ -78,10 +78,11 @@ class _Delivery:
         )
 
     def admit(
-        self, audit: dict[str, Any] | None = None, ticket_id: str = ""
+        self, audit: dict[str, Any] | None = None, ticket_id: str = "", index: str = ""
     ) -> ingest_gate.Verdict:
-        """Through the gate once; `audit` is queued when nothing else needs doing. Raises
-        _Stale; a 429 comes back as a LIMITED verdict. Without Redis: PROCEED, unlimited."""
+        """Through the gate once; `audit` is queued when nothing else needs doing, `index` is
+        a ticket to put in the escalated index. Raises _Stale; a 429 comes back as a LIMITED
+        verdict. Without Redis: PROCEED, unlimited."""
         if self.counted:  # a second look at a delivery counted once: no limit
             count = False
         else:
@@ -95,6 +96,7 @@ class _Delivery:
                 count=count,
                 ticket_id=ticket_id,
                 audit=delivery_audit.encode(audit) if audit else "",
+                index=index,
             )
         except redis.RedisError as exc:  # fail open, as the limiter always has
             log.warning("webhook gate unavailable", extra={"fields": {"error": type(exc).__name__}})
@@ -191,11 +193,13 @@ def _receive(delivery: _Delivery):
         verdict = delivery.unrecorded(audit, ticket_id=event.ticket_id)
         if verdict.kind == ingest_gate.AUDITED:
             return jsonify({"ignored": reason}), 200
-    else:
-        verdict = delivery.admit()
+    else:  # the index add of a ticket that may enter its escalated status rides along
+        verdict = delivery.admit(
+            index=event.ticket_id if escalations.is_escalating(tenant, event) else ""
+        )
     if verdict.kind == ingest_gate.LIMITED:
         return delivery.limited(verdict)
-    response = _record(delivery, event)
+    response = _record(delivery, event, indexed=verdict.indexed)
     if verdict.kind == ingest_gate.UNINDEXED:
         escalated_index.rebuild(current_app.extensions["baton"].redis, tenant.id)
     return response
@@ -212,7 +216,7 @@ def _changes_nothing(tenant: CachedTenant, event: TicketEvent) -> bool:
     )
 
 
-def _record(delivery: _Delivery, event: TicketEvent):
+def _record(delivery: _Delivery, event: TicketEvent, *, indexed: bool):
     """The database path: the audit row commits with what the delivery records."""
     tenant, psa = delivery.tenant, delivery.tenant.psa if delivery.tenant else None
     assert tenant is not None and psa is not None
@@ -237,7 +241,7 @@ def _record(delivery: _Delivery, event: TicketEvent):
             escalation_id=recorded.escalation_id,
         )
 
-    recorded = escalations.record(tenant, event, audit=audit)
+    recorded = escalations.record(tenant, event, audit=audit, indexed=indexed)
     if event.closed:  # what fixed it is read through the adapter, off the webhook's path
         resolutions.enqueue(tenant, event.ticket_id)
     if recorded.escalation_id is None:

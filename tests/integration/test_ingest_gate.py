@@ -118,6 +118,9 @@ def test_a_new_escalation_is_one_statement_on_postgresql(two_instances):
     expected = ["WITH"] if dialect == "postgresql" else ["INSERT", "INSERT", "INSERT", "INSERT"]
     assert statements == expected
     assert escalated(first, "8")
+    with first.app_context():  # indexed by the gate, in its round trip, before the commit
+        key = escalated_index.key(escalation.tenant_id)
+        assert first.extensions["baton"].redis.sismember(key, "8")
     accepted = [r for r in audit_rows(first) if r.outcome == "accepted"]
     assert [(r.escalation_id, r.status_code) for r in accepted] == [(escalation.id, 202)]
 
