@@ -207,8 +207,10 @@ class PSALimiter:
     def _window(self, until: float) -> None:
         for window in self.windows:
             while not self.window_limiter.hit(window, "baton-psa", self.key):
-                reset = self.window_limiter.get_window_stats(window, "baton-psa", self.key)
-                wait = max(0.01, reset.reset_time - time.time())
+                stats = self.window_limiter.get_window_stats(window, "baton-psa", self.key)
+                if stats.remaining > 0:
+                    continue  # the window moved between the refused hit and this look at it
+                wait = max(0.01, stats.reset_time - time.time())
                 if time.monotonic() + wait > until:
                     raise RateLimited(
                         f"the PSA's window of {window} is used up for {wait:.0f}s",

@@ -150,15 +150,18 @@ def _record_new(params: dict[str, Any], audit: Audit | None) -> int | None:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # Its own connection in autocommit: the one statement is the whole transaction.
-        audited = audit(Recorded(None, created=True)) if audit else {}  # the id is the new row's
-        values = params | {f"a_{c}": audited[c] for c in recording.AUDIT_COLUMNS if audit}
+        values = dict(params)
+        if audit is not None:  # the row of an accepted delivery; its id is the new row's
+            row = audit(Recorded(None, created=True))
+            values |= {f"a_{column}": row[column] for column in recording.AUDIT_COLUMNS}
         with runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
             return own.execute(recording.new_escalation(bool(audit)), values).scalar()
     connection = session.connection()
     if connection.execute(recording.enter(dialect), params).first() is None:
         return None
     escalation_id = connection.execute(recording.insert_escalation(dialect), params).scalar()
-    if escalation_id is None:
+    if escalation_id is None:  # the key was recorded for another ticket: nothing is written
+        session.rollback()
         return None
     connection.execute(recording.INSERT_HANDOFF, params | {"b_escalation": escalation_id})
     _commit(Recorded(escalation_id, created=True), audit)

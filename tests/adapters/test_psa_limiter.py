@@ -81,13 +81,43 @@ def test_a_used_up_window_is_waited_for_then_refused_past_the_longest_wait(conne
         with windowed.hold(""):
             pass
     assert time.monotonic() - started >= 1.5  # the fourth waited for the window to move
-    impatient = limiter(connection, key="tenant-w", windows=("3/2 seconds",), max_wait_seconds=0.1)
-    for _ in range(2):
+    impatient = limiter(connection, key="tenant-i", windows=("3/2 seconds",), max_wait_seconds=0.1)
+    for _ in range(3):
         with impatient.hold(""):
             pass
     with pytest.raises(RateLimited) as refused, impatient.hold(""):
         pass
-    assert refused.value.retry_after and refused.value.retry_after > 0
+    assert refused.value.retry_after and 1 < refused.value.retry_after <= 2
+
+
+class LateLook:
+    """A window limiter whose look at the window comes late, as a worker's does when it is
+    descheduled between the refused hit and the question of how long to wait."""
+
+    def __init__(self, limiter, delay: float):
+        self.limiter, self.delay = limiter, delay
+
+    def hit(self, *args):
+        return self.limiter.hit(*args)
+
+    def get_window_stats(self, *args):
+        time.sleep(self.delay)
+        return self.limiter.get_window_stats(*args)
+
+
+def test_a_window_that_moves_while_the_limiter_looks_at_it_is_not_waited_for(connection):
+    full = limiter(connection, key="tenant-m", windows=("3/2 seconds",))
+    filled = time.monotonic()
+    for _ in range(3):
+        with full.hold(""):
+            pass
+    time.sleep(max(0.0, filled + 1.85 - time.monotonic()))
+    late = limiter(connection, key="tenant-m", windows=("3/2 seconds",), max_wait_seconds=0.5)
+    late.window_limiter = LateLook(late.window_limiter, delay=0.4)  # type: ignore[assignment]
+    started = time.monotonic()
+    with late.hold(""):  # refused at 1.85 s, every hit gone by the look at 2.25 s: room now
+        pass
+    assert time.monotonic() - started < 1
 
 
 @responses.activate

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from adapters.sandbox import SandboxStore, serve_sandbox
 from connector.queue import QUEUE_NAMES, ThreadWorker, queue
@@ -46,6 +46,12 @@ MEMBERS = {
     "dana": ("dlead", "Dana Lead", "dana@example.com", "engineer"),
     "kiran": ("kpatel", "Kiran Patel", "kiran@example.com", "technician"),
 }
+
+
+def listening(page) -> None:
+    """Until the page's live stream is open: an escalation published before it is only
+    found by the page's next re-read, not announced as arriving."""
+    expect(page.locator("html")).to_have_attribute("data-live", "open")
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> Any:

@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import POD, TAB, screenshot, wait_for
+from tests.browser.conftest import POD, TAB, listening, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -17,6 +17,7 @@ def test_a_webhook_escalation_arrives_live_and_the_bell_opens_the_pick_up(panel)
     page = panel.page("sam")
     expect(page.locator("#queue-empty")).to_be_visible()
     page.evaluate("window.__loaded_once = true")  # gone if the page reloads
+    listening(page)
 
     escalation_id = panel.escalate(
         104512, member="kpatel", reason="Device shows Disabled in Entra; no rights to fix"
@@ -140,6 +141,7 @@ def test_queue_screens_in_a_pod_a_tab_and_dark_mode(panel):
     tab = panel.page("sam", viewport=TAB)
     tab.locator('.filter[data-state="all"]').click()
     expect(tab.locator(".row")).to_have_count(3)
+    listening(tab)
     late = panel.escalate(108044, member="tnguyen")
     expect(tab.locator(f'.row[data-id="{late}"]')).to_be_visible()
     expect(tab.locator("#bell-count")).to_have_text("1")

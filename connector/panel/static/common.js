@@ -183,9 +183,11 @@ export function openStream({ onEvent, onOpen, onDown }) {
     const source = new EventSource("/api/v1/stream");
     source.addEventListener("open", () => {
       pause = 2000;
+      document.documentElement.dataset.live = "open"; // what is published from now on arrives
       if (onOpen) onOpen();
     });
     source.addEventListener("error", () => {
+      document.documentElement.dataset.live = "down";
       if (onDown) onDown();
       if (source.readyState === EventSource.CLOSED) {
         setTimeout(connect, pause);
