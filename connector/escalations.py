@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -33,7 +34,7 @@ from connector.dispatch import enqueue as enqueue_job
 from connector.handoff_text import note_marker, render_note
 from connector.logs import step
 from connector.models import TERMINAL_STATES, Escalation, Handoff, Member
-from connector.queue import HANDOFF, WRITE_BACK
+from connector.queue import HANDOFF, NOTIFICATIONS, WRITE_BACK, enqueue_new
 from connector.redaction import TenantRules, redact
 from connector.tenants import TenantRef
 
@@ -189,17 +190,23 @@ def latest_escalation_id(tenant: TenantRef, ticket_id: str) -> int | None:
 
 
 def start_pipeline(escalation_id: int, *, tenant_id: int, ticket_id: str, source: str) -> None:
-    """After the commit that recorded it: the panels hear of it, then both jobs are queued."""
-    events.publish(
-        runtime().redis,
-        tenant_id,
-        "escalation.created",
-        {"escalation_id": escalation_id, "ticket_id": ticket_id, "source": source},
-    )
+    """After the commit that recorded it, in one Redis round trip: the panels hear of it, then
+    both jobs are queued."""
+
+    def announce(pipe: redis.client.Pipeline) -> None:
+        event = {"escalation_id": escalation_id, "ticket_id": ticket_id, "source": source}
+        events.publish(pipe, tenant_id, "escalation.created", event)
+
     try:
-        enqueue_pipeline(escalation_id, tenant_id=tenant_id)
+        handoff, _notifications = enqueue_new(
+            runtime().redis, (HANDOFF, NOTIFICATIONS), escalation_id, tenant_id=tenant_id,
+            before=announce,
+        )  # fmt: skip
     except Exception as exc:  # the row is committed: the sweeper will enqueue it
         step(escalation_id, "enqueue_failed", level=logging.WARNING, error=type(exc).__name__)
+        return
+    if handoff:
+        step(escalation_id, "enqueued")
 
 
 def enqueue_pipeline(

@@ -29,6 +29,7 @@ from rq import Queue, Retry, SimpleWorker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
+from rq.scripts import UNIQUE_ENQUEUE_SCRIPT, _build_hset_args
 from rq.timeouts import TimerDeathPenalty
 from rq.types import FunctionReferenceType
 from rq.worker import DequeueStrategy
@@ -41,6 +42,8 @@ QUEUE_NAMES = (HANDOFFS, NOTIFY)  # the tiers, in the order workers serve them
 REGISTRY = Queue.redis_queues_keys  # every queue RQ has enqueued on; only Queue.delete() removes
 LEARN_EVERY_SECONDS = 1  # how long an idle worker waits before it looks for new queues
 
+RESULT_TTL_SECONDS = 3600
+FAILURE_TTL_SECONDS = 7 * 24 * 3600  # a failed job stays a week for whoever looks into it
 DEAD_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
@@ -182,8 +185,8 @@ def enqueue_once(
             unique=True,
             retry=retry,
             job_timeout=job_timeout,
-            failure_ttl=7 * 24 * 3600,
-            result_ttl=3600,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            result_ttl=RESULT_TTL_SECONDS,
         )
         return True
     except DuplicateJobError:
@@ -207,6 +210,54 @@ def enqueue_once(
             retry=retry,
             job_timeout=job_timeout,
         )
+
+
+def enqueue_new(
+    connection: redis.Redis,
+    kinds: tuple[JobKind, ...],
+    escalation_id: int,
+    *,
+    tenant_id: int,
+    before: Callable[[redis.client.Pipeline], object] = lambda pipe: None,
+) -> list[bool]:
+    """A new escalation's jobs, each unless a job with its id exists, sent in one round trip
+    after the commands `before` adds (the live event, which so goes out first); per kind,
+    True when enqueued.
+
+    RQ's unique enqueue runs its script on the connection, outside any pipeline; here the same
+    script gets the same job hash through one pipeline. These are RQ's internals, which is why
+    rq is pinned; tests/integration/test_enqueue_new.py compares the result with RQ's enqueue.
+    """
+    pipe = connection.pipeline(transaction=False)
+    before(pipe)
+    sent_before = len(pipe)
+    script = pipe.register_script(UNIQUE_ENQUEUE_SCRIPT)
+    for kind in kinds:
+        q = queue(connection, tenant_queue_name(kind.queue_name, tenant_id))
+        job = q.create_job(
+            kind.entry_point,
+            args=(escalation_id,),
+            job_id=kind.job_id(escalation_id),
+            retry=kind.retry(),
+            timeout=kind.timeout_seconds,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            result_ttl=RESULT_TTL_SECONDS,
+        )
+        q._prepare_for_queue(job)  # origin, enqueued_at, status: what RQ's enqueue sets
+        pipe.sadd(REGISTRY, q.key)  # as RQ does: the queue is known before its first job
+        ttl = job.ttl if job.ttl is not None else -1
+        script(keys=[job.key, q.key], args=[job.id, "R", ttl, *_build_hset_args(job)], client=pipe)
+    results = pipe.execute(raise_on_error=False)
+    for failed in (r for r in results[:sent_before] if isinstance(r, Exception)):
+        log.warning(
+            "a command sent with new jobs failed",
+            extra={"fields": {"error": type(failed).__name__}},
+        )
+    enqueued = results[sent_before + 1 :: 2]  # each job's script answer, after its SADD
+    for answer in enqueued:
+        if isinstance(answer, Exception):
+            raise answer
+    return [answer == 1 for answer in enqueued]
 
 
 def job_status(connection: redis.Redis, job_id: str) -> JobStatus | None:
