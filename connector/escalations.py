@@ -190,7 +190,7 @@ def latest_escalation_id(tenant: TenantRef, ticket_id: str) -> int | None:
 
 
 def start_pipeline(escalation_id: int, *, tenant_id: int, ticket_id: str, source: str) -> None:
-    """After the commit that recorded it, in one Redis round trip: the panels hear of it, then
+    """After the commit that recorded it, in one Redis pipeline: the panels hear of it, then
     both jobs are queued."""
 
     def announce(pipe: redis.client.Pipeline) -> None:
