@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from flask import session as cookie
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 
@@ -41,7 +42,18 @@ LINK_SALT = "baton-sign-in-link"
 VERIFIED_TTL_SECONDS = 300  # spare the PSA: one check per proof every five minutes
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie session, which builds its signer for every request before it
+    looks for a cookie; most requests are the PSA's webhooks, and they carry none."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and "HTTP_COOKIE" not in request.environ:
+            return self.session_class()  # what Flask's own answers when there is no cookie
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_NAME="baton_session",
         SESSION_COOKIE_SECURE=True,

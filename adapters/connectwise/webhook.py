@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -47,19 +48,10 @@ class ConnectWiseWebhooks(ConnectWiseClient):
         return lower_keys(body)
 
     def _check_key_url(self, key_url: str) -> None:
-        parts = urlsplit(key_url)
-        host = (parts.hostname or "").lower()
-        if "@" in parts.netloc or "\\" in key_url or any(c.isspace() for c in key_url):
-            raise WebhookRejected("key_url host not allowed")
-        cloud = (
-            parts.scheme == "https" and KEY_URL_HOST.fullmatch(host) and parts.port in (None, 443)
-        )
-        own = origin(key_url) in (origin(self.configured_site), origin(self.site))
-        if not (cloud or (own and (parts.scheme == "https" or self.options.allow_private_urls))):
-            raise WebhookRejected("key_url host not allowed")
-        company = lower_keys(dict(parse_qsl(parts.query))).get("companyname")
-        if company is not None and company.lower() != self.company.lower():
-            raise WebhookRejected("key_url is for another ConnectWise company")
+        sites = (self.configured_site, self.site)
+        refusal = _key_url_refusal(key_url, sites, self.company, self.options.allow_private_urls)
+        if refusal:
+            raise WebhookRejected(refusal)
 
     def _signing_key(self, key_url: str, *, fresh: bool = False) -> tuple[str, bool]:
         """(key, came from cache). Keys are cached briefly: every callback carries a key_url."""
@@ -154,3 +146,22 @@ class ConnectWiseWebhooks(ConnectWiseClient):
             ticket_number=record_id,
             closed=entity.get("closedFlag") is True,
         )
+
+
+@functools.lru_cache(maxsize=256)  # every callback of one company carries the same key_url
+def _key_url_refusal(
+    key_url: str, sites: tuple[str, str], company: str, allow_private_urls: bool
+) -> str | None:
+    """Why Baton may not fetch a signing key from this key_url, or None when it may."""
+    parts = urlsplit(key_url)
+    host = (parts.hostname or "").lower()
+    if "@" in parts.netloc or "\\" in key_url or any(c.isspace() for c in key_url):
+        return "key_url host not allowed"
+    cloud = parts.scheme == "https" and KEY_URL_HOST.fullmatch(host) and parts.port in (None, 443)
+    own = origin(key_url) in {origin(site) for site in sites}
+    if not (cloud or (own and (parts.scheme == "https" or allow_private_urls))):
+        return "key_url host not allowed"
+    named = lower_keys(dict(parse_qsl(parts.query))).get("companyname")
+    if named is not None and named.lower() != company.lower():
+        return "key_url is for another ConnectWise company"
+    return None

@@ -628,6 +628,18 @@ def test_key_url_of_another_company_is_refused(rsps: Any, adapter: Any) -> None:
     assert len(rsps.calls) == 0
 
 
+def test_a_key_url_allowed_for_one_company_is_still_refused_for_another(
+    rsps: Any, adapter: Any
+) -> None:
+    rsps.get(KEY_URL, json={"signing_key": SIGNING_KEY})
+    body = raw("callback_escalated.json")
+    adapter.verify_webhook(webhook(body, sign(body)))  # allowed, and the verdict remembered
+    rival = ConnectWiseAdapter({**SETTINGS, "company_id": "rivalmsp"}, AdapterOptions())
+    with pytest.raises(WebhookRejected, match="another ConnectWise company"):
+        rival.verify_webhook(webhook(body, sign(body)))
+    assert len(rsps.calls) == 1  # the rival's check sent nothing
+
+
 def test_http_key_url_only_for_the_sandbox_site_with_private_urls_allowed(rsps: Any) -> None:
     key_url = f"{SANDBOX}/v2025_1//system/callbackkey/index.rails?companyName=acmemsp&id=1"
     body = with_key_url("callback_escalated.json", key_url)
