@@ -41,6 +41,9 @@ def main() -> None:
         action="store_true",
         help="only ignored deliveries (a status outside the trigger), the common case",
     )
+    parser.add_argument(
+        "--show-all", action="store_true", help="every frame, Flask's and libraries' too"
+    )
     parser.add_argument("--quiet-logs", action="store_true", help="log WARNING and above only")
     args = parser.parse_args()
     from pyinstrument import Profiler
@@ -149,7 +152,7 @@ def main() -> None:
     )
     if not args.no_profile:
         print("the same number again under pyinstrument (wall-clock samples):")
-        print(profiler.output_text(unicode=False, color=False, show_all=False))
+        print(profiler.output_text(unicode=False, color=False, show_all=args.show_all))
 
 
 if __name__ == "__main__":
