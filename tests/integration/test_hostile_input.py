@@ -192,4 +192,3 @@ def test_webhook_rate_limit_answers_429_with_retry_after(app_factory):
     limited = answers[-1]
     assert limited.get_json()["error"]["code"] == "too_many_requests"
     assert int(limited.headers["Retry-After"]) > 0
-
