@@ -220,9 +220,9 @@ def enqueue_new(
     tenant_id: int,
     before: Callable[[redis.client.Pipeline], object] = lambda pipe: None,
 ) -> list[bool]:
-    """A new escalation's jobs, each unless a job with its id exists, sent in one round trip
+    """A new escalation's jobs, each unless a job with its id exists, sent in one pipeline
     after the commands `before` adds (the live event, which so goes out first); per kind,
-    True when enqueued.
+    True when enqueued. redis-py checks the script is loaded first: two round trips in all.
 
     RQ's unique enqueue runs its script on the connection, outside any pipeline; here the same
     script gets the same job hash through one pipeline. These are RQ's internals, which is why
